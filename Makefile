@@ -1,0 +1,96 @@
+# popfetch - a POP3 mail downloader.  Plain GNU make; see README.md.
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DESTDIR  ?=
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN      = -Wall -Wextra -Wformat=2 -Wshadow -Werror
+CPPFLAGS += -Iinclude -I/usr/include/iniparser -D_GNU_SOURCE \
+            -DPOPFETCH_VERSION='"$(VERSION)"'
+STD       = -std=c11
+LDLIBS   += -liniparser -lssl -lcrypto
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+
+SRCS := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+OBJS      := $(SRCS:src/%.c=build/%.o)
+LIB_OBJS  := $(LIB_SRCS:src/%.c=build/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+
+SAN_OBJS      := $(SRCS:src/%.c=build-san/%.o)
+SAN_LIB_OBJS  := $(LIB_SRCS:src/%.c=build-san/%.o)
+SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
+
+.PHONY: all check check-unit check-integration check-san clean install \
+        uninstall lint
+
+all: popfetch
+
+popfetch: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+build/%.o: src/%.c $(wildcard include/*.h) | build
+	$(CC) $(STD) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+build/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/*.h) | build/tests
+	$(CC) $(STD) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LIB_OBJS) \
+	    $(LDLIBS) -lcmocka
+
+build-san/popfetch: $(SAN_OBJS)
+	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(SAN_OBJS) $(LDLIBS)
+
+build-san/%.o: src/%.c $(wildcard include/*.h) | build-san
+	$(CC) $(STD) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c -o $@ $<
+
+build-san/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h) | build-san/tests
+	$(CC) $(STD) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $< $(SAN_LIB_OBJS) \
+	    $(LDLIBS) -lcmocka
+
+build build/tests build-san build-san/tests:
+	mkdir -p $@
+
+# make check: unit tests, integration tests against a private Dovecot, and
+# both again under AddressSanitizer + UndefinedBehaviorSanitizer.  Every
+# suite prints TAP; tests/run-suites counts them and ends with the line
+# "N passed, N failed".
+check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS)
+	tests/run-suites \
+	    "unit" "tests/run-unit build/tests" \
+	    "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run" \
+	    "unit-sanitizer" "tests/run-unit build-san/tests" \
+	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run"
+
+check-unit: $(UNIT_BINS)
+	tests/run-suites "unit" "tests/run-unit build/tests"
+
+check-integration: popfetch
+	tests/run-suites "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run"
+
+check-san: build-san/popfetch $(SAN_UNIT_BINS)
+	tests/run-suites \
+	    "unit-sanitizer" "tests/run-unit build-san/tests" \
+	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run"
+
+lint:
+	mandoc -Tlint -Wwarning man/popfetch.1 man/popfetch.ini.5
+
+install: popfetch
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 popfetch $(DESTDIR)$(BINDIR)/popfetch
+	install -m 0644 man/popfetch.1 $(DESTDIR)$(MANDIR)/man1/popfetch.1
+	install -m 0644 man/popfetch.ini.5 $(DESTDIR)$(MANDIR)/man5/popfetch.ini.5
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/popfetch $(DESTDIR)$(MANDIR)/man1/popfetch.1 \
+	    $(DESTDIR)$(MANDIR)/man5/popfetch.ini.5
+
+clean:
+	rm -rf build build-san popfetch

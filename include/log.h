@@ -1,0 +1,41 @@
+/*
+ * log.h - what popfetch tells a person: errors, -v lines, --trace.
+ *
+ * Every line is written with one write(2) so that lines of accounts running
+ * side by side never interleave mid-line.  Errors and trace go to stderr,
+ * -v information to stdout.  Nothing here ever prints a password: callers
+ * pass already-masked text (see pop3_cmd_secret()).
+ */
+#ifndef POPFETCH_LOG_H
+#define POPFETCH_LOG_H
+
+#include <stddef.h>
+
+enum log_level {
+	LOG_QUIET = 0,	/* errors only (default) */
+	LOG_VERBOSE,	/* -v: a line per account and per message */
+	LOG_TRACE	/* --trace: the whole dialogue as well */
+};
+
+#define LOG_LINE_MAX 2048
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* "popfetch: ACCOUNT: message" on stderr (ACCOUNT may be NULL). */
+void log_error(const char *account, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Warning: always shown, same shape as an error. */
+void log_warn(const char *account, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "ACCOUNT: message" on stdout, only at LOG_VERBOSE or above. */
+void log_verbose(const char *account, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* One line of the dialogue on stderr at LOG_TRACE: "ACCOUNT: POP> line"
+ * (dir is '>' for client, '<' for server).  The line is sanitized here. */
+void log_trace(const char *account, char dir, const char *line, size_t len);
+
+#endif
