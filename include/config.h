@@ -1,0 +1,71 @@
+/*
+ * config.h - reads the INI file and yields validated accounts.
+ *
+ * The only module that includes <iniparser.h>.  [defaults] holds values
+ * that every account inherits; each other section is one account named by
+ * the section (iniparser lowercases section names).  Every problem is a
+ * PF_CONFIG error naming the file, the section and the key; nothing is
+ * returned half-validated.
+ */
+#ifndef POPFETCH_CONFIG_H
+#define POPFETCH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+enum tls_mode {
+	TLS_IMPLICIT = 0,	/* TLS from the first byte (port 995) */
+	TLS_STARTTLS,		/* plain connect, then STLS (RFC 2595) */
+	TLS_NONE		/* no TLS at all */
+};
+
+struct account {
+	char *name;		/* section name */
+	char *host;
+	char *port;		/* numeric string; default from tls */
+	enum tls_mode tls;
+	char *ca_file;		/* NULL: system trust store */
+	char *user;
+	char *password;		/* NULL if not configured; wiped on free */
+	bool allow_plaintext;
+	char *maildir;		/* ~ expanded */
+	bool received_header;
+	char *state_dir;	/* ~ expanded */
+	int timeout;		/* seconds */
+};
+
+struct config {
+	char *path;			/* the file read */
+	struct account *accounts;	/* in file order */
+	size_t naccounts;
+};
+
+#define CONFIG_MAX_ACCOUNTS 10000
+#define CONFIG_MAX_TIMEOUT 3600
+
+/*
+ * The default configuration path: $XDG_CONFIG_HOME/popfetch/popfetch.ini,
+ * else ~/.config/popfetch/popfetch.ini.  Returns a new string, or NULL when
+ * neither XDG_CONFIG_HOME nor HOME is set.
+ */
+char *config_default_path(void);
+
+/*
+ * Loads and validates path into *cfg.  Errors (all PF_CONFIG, or
+ * PF_NOPERM when a file holding a password is readable by group/others):
+ * unreadable file, syntax error, unknown section key, missing or bad value,
+ * no account.  On error *cfg is left empty.
+ */
+enum pf_status config_load(const char *path, struct config *cfg,
+			   struct error *err);
+
+/* Finds an account by name (case-insensitive), or NULL. */
+const struct account *config_find(const struct config *cfg,
+				  const char *name);
+
+/* Frees everything in cfg (passwords wiped); cfg may be empty. */
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * config.c - the INI file: read, inherit [defaults], validate.
+ *
+ * The only file that includes <iniparser.h>.  Keys are described once, in
+ * keys[]; a value is looked up in the account's section, then in
+ * [defaults], then the built-in default applies.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iniparser.h>
+
+#include "util.h"
+
+#define DEFAULTS_SECTION "defaults"
+#define ACCOUNT_NAME_MAX 64
+
+enum key_type { K_STRING, K_PATH, K_BOOL, K_TIMEOUT, K_PORT, K_TLS };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t offset;		/* in struct account */
+	bool required;
+	const char *dflt;	/* NULL: none (or computed) */
+};
+
+#define ACC(field) offsetof(struct account, field)
+
+static const struct key_def keys[] = {
+	{ "host", K_STRING, ACC(host), true, NULL },
+	{ "port", K_PORT, ACC(port), false, NULL },
+	{ "tls", K_TLS, ACC(tls), false, "implicit" },
+	{ "ca_file", K_PATH, ACC(ca_file), false, NULL },
+	{ "user", K_STRING, ACC(user), true, NULL },
+	{ "password", K_STRING, ACC(password), true, NULL },
+	{ "allow_plaintext", K_BOOL, ACC(allow_plaintext), false, "no" },
+	{ "maildir", K_PATH, ACC(maildir), true, NULL },
+	{ "received_header", K_BOOL, ACC(received_header), false, "yes" },
+	{ "state_dir", K_PATH, ACC(state_dir), false, NULL },
+	{ "timeout", K_TIMEOUT, ACC(timeout), false, "60" },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* iniparser reports syntax errors through a callback; keep the last one. */
+static char ini_error[512];
+
+static int ini_error_cb(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ini_error, sizeof(ini_error), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+char *config_default_path(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	/* XDG base directory spec: relative values are to be ignored. */
+	if (xdg != NULL && xdg[0] == '/')
+		return xasprintf("%s/popfetch/popfetch.ini", xdg);
+	if (home != NULL && home[0] != '\0')
+		return xasprintf("%s/.config/popfetch/popfetch.ini", home);
+	return NULL;
+}
+
+static char *default_state_dir(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+
+	if (xdg != NULL && xdg[0] == '/')
+		return xasprintf("%s/popfetch", xdg);
+	if (home != NULL && home[0] != '\0')
+		return xasprintf("%s/.local/state/popfetch", home);
+	return NULL;
+}
+
+static const struct key_def *find_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int parse_bool(const char *v, bool *b_r)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*b_r = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*b_r = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static bool is_printable(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	return true;
+}
+
+/* Stores one value into acct per its key definition. */
+static enum pf_status set_value(const struct config *cfg, const char *section,
+				struct account *acct, const struct key_def *k,
+				const char *v, struct error *err)
+{
+	char *field = (char *)acct + k->offset;
+	unsigned long long n;
+
+	switch (k->type) {
+	case K_STRING:
+		if (v[0] == '\0' || !is_printable(v) || strlen(v) > 255)
+			goto bad;
+		*(char **)field = xstrdup(v);
+		return PF_OK;
+	case K_PATH:
+		if (v[0] == '\0')
+			goto bad;
+		*(char **)field = util_expand_home(v);
+		if (*(char **)field == NULL)
+			return error_set(err, PF_CONFIG,
+					 "%s: [%s] %s: cannot expand '~': HOME is not set",
+					 cfg->path, section, k->name);
+		return PF_OK;
+	case K_BOOL:
+		if (parse_bool(v, (bool *)field) < 0)
+			goto bad;
+		return PF_OK;
+	case K_TIMEOUT:
+		if (util_parse_ull(v, 1, CONFIG_MAX_TIMEOUT, &n) < 0)
+			goto bad;
+		*(int *)field = (int)n;
+		return PF_OK;
+	case K_PORT:
+		if (util_parse_ull(v, 1, 65535, &n) < 0)
+			goto bad;
+		*(char **)field = xasprintf("%llu", n);
+		return PF_OK;
+	case K_TLS:
+		if (strcasecmp(v, "implicit") == 0)
+			*(enum tls_mode *)field = TLS_IMPLICIT;
+		else if (strcasecmp(v, "starttls") == 0)
+			*(enum tls_mode *)field = TLS_STARTTLS;
+		else if (strcasecmp(v, "none") == 0)
+			*(enum tls_mode *)field = TLS_NONE;
+		else
+			goto bad;
+		return PF_OK;
+	}
+bad:;
+	static const char *const expect[] = {
+		[K_STRING] = "a non-empty value of printable characters (at most 255)",
+		[K_PATH] = "a path",
+		[K_BOOL] = "yes or no",
+		[K_TIMEOUT] = "seconds from 1 to 3600",
+		[K_PORT] = "a port number from 1 to 65535",
+		[K_TLS] = "implicit, starttls or none",
+	};
+	char shown[64];
+
+	/* Never echo a password back, not even a malformed one. */
+	if (strcmp(k->name, "password") == 0)
+		util_strlcpy(shown, "****", sizeof(shown));
+	else
+		util_sanitize(shown, sizeof(shown), v, strlen(v));
+	return error_set(err, PF_CONFIG, "%s: [%s] %s: '%s' is not valid: expected %s",
+			 cfg->path, section, k->name, shown, expect[k->type]);
+}
+
+/* Every key of a section must be one we know. */
+static enum pf_status check_keys(const struct config *cfg, dictionary *d,
+				 const char *section, struct error *err)
+{
+	int i, n = iniparser_getsecnkeys(d, section);
+	const char **names;
+	enum pf_status ret = PF_OK;
+
+	if (n <= 0)
+		return PF_OK;
+	names = xcalloc((size_t)n, sizeof(*names));
+	if (iniparser_getseckeys(d, section, names) == NULL)
+		n = 0;
+	for (i = 0; i < n; i++) {
+		const char *key = strchr(names[i], ':');
+
+		key = key != NULL ? key + 1 : names[i];
+		if (find_key(key) == NULL) {
+			ret = error_set(err, PF_CONFIG, "%s: [%s] %s: unknown key",
+					cfg->path, section, key);
+			break;
+		}
+	}
+	free(names);
+	return ret;
+}
+
+static const char *lookup(dictionary *d, const char *section,
+			  const char *key, const char **from_r)
+{
+	char full[256];
+	const char *v;
+
+	snprintf(full, sizeof(full), "%s:%s", section, key);
+	v = iniparser_getstring(d, full, NULL);
+	*from_r = section;
+	if (v == NULL) {
+		snprintf(full, sizeof(full), DEFAULTS_SECTION ":%s", key);
+		v = iniparser_getstring(d, full, NULL);
+		*from_r = DEFAULTS_SECTION;
+	}
+	return v;
+}
+
+static enum pf_status check_name(const struct config *cfg, const char *name,
+				 struct error *err)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > ACCOUNT_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") != len ||
+	    name[0] == '.')
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s]: an account name may hold only letters, digits, "
+				 "'.', '_' and '-' (at most %d, not starting with '.')",
+				 cfg->path, name, ACCOUNT_NAME_MAX);
+	return PF_OK;
+}
+
+static enum pf_status load_account(const struct config *cfg, dictionary *d,
+				   const char *section, struct account *acct,
+				   struct error *err)
+{
+	size_t i;
+	enum pf_status ret;
+
+	acct->name = xstrdup(section);
+	for (i = 0; i < NKEYS; i++) {
+		const char *from, *v = lookup(d, section, keys[i].name, &from);
+
+		if (v == NULL)
+			v = keys[i].dflt;
+		if (v == NULL) {
+			if (keys[i].required)
+				return error_set(err, PF_CONFIG,
+						 "%s: [%s] %s: missing (required)",
+						 cfg->path, section, keys[i].name);
+			continue;
+		}
+		ret = set_value(cfg, from, acct, &keys[i], v, err);
+		if (ret != PF_OK)
+			return ret;
+	}
+	if (acct->port == NULL)
+		acct->port = xstrdup(acct->tls == TLS_IMPLICIT ? "995" : "110");
+	if (acct->state_dir == NULL) {
+		acct->state_dir = default_state_dir();
+		if (acct->state_dir == NULL)
+			return error_set(err, PF_CONFIG,
+					 "%s: [%s] state_dir: not set, and neither "
+					 "XDG_STATE_HOME nor HOME is set",
+					 cfg->path, section);
+	}
+	if (acct->tls == TLS_NONE && acct->password != NULL &&
+	    !acct->allow_plaintext)
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] tls: 'none' would send the password in clear "
+				 "text; use tls = implicit or starttls, or set "
+				 "allow_plaintext = yes to accept that",
+				 cfg->path, section);
+	return PF_OK;
+}
+
+/* A file holding a password must be private to its owner. */
+static enum pf_status check_private(const struct config *cfg, dictionary *d,
+				    const struct stat *st, struct error *err)
+{
+	int i, nsec = iniparser_getnsec(d);
+	bool has_password = false;
+
+	for (i = 0; i < nsec && !has_password; i++) {
+		char full[256];
+
+		snprintf(full, sizeof(full), "%s:password",
+			 iniparser_getsecname(d, i));
+		has_password = iniparser_find_entry(d, full);
+	}
+	if (has_password && (st->st_mode & 077) != 0)
+		return error_set(err, PF_NOPERM,
+				 "%s: holds a password but is accessible by group or "
+				 "others (mode %04o); fix it with: chmod 600 %s",
+				 cfg->path, (unsigned)(st->st_mode & 07777),
+				 cfg->path);
+	return PF_OK;
+}
+
+static enum pf_status load_dict(struct config *cfg, dictionary **d_r,
+				struct stat *st, struct error *err)
+{
+	char fdpath[64];
+	int fd;
+
+	fd = open(cfg->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set_errno(err, PF_CONFIG, errno, "%s: cannot open",
+				       cfg->path);
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return error_set(err, PF_CONFIG, "%s: not a regular file",
+				 cfg->path);
+	}
+	/* Parse the very file whose mode was checked, not whatever the path
+	 * names a moment later. */
+	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
+	ini_error[0] = '\0';
+	iniparser_set_error_callback(ini_error_cb);
+	*d_r = iniparser_load(fdpath);
+	close(fd);
+	if (*d_r == NULL) {
+		char clean[sizeof(ini_error)];
+		const char *at = strstr(ini_error, fdpath);
+		const char *rest = at != NULL ? at + strlen(fdpath) : ini_error;
+
+		util_sanitize(clean, sizeof(clean), rest, strlen(rest));
+		return error_set(err, PF_CONFIG, "%s: cannot parse%s%s",
+				 cfg->path, clean[0] != '\0' ? ": line" : "",
+				 clean);
+	}
+	return PF_OK;
+}
+
+enum pf_status config_load(const char *path, struct config *cfg,
+			   struct error *err)
+{
+	dictionary *d = NULL;
+	struct stat st;
+	enum pf_status ret;
+	int i, nsec;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->path = xstrdup(path);
+	ret = load_dict(cfg, &d, &st, err);
+	if (ret != PF_OK)
+		goto out;
+	ret = check_private(cfg, d, &st, err);
+	if (ret != PF_OK)
+		goto out;
+	for (i = 0; i < d->size; i++) {
+		if (d->key[i] != NULL && d->key[i][0] == ':') {
+			ret = error_set(err, PF_CONFIG,
+					"%s: %s: key outside any section",
+					cfg->path, d->key[i] + 1);
+			goto out;
+		}
+	}
+	nsec = iniparser_getnsec(d);
+	if (nsec > CONFIG_MAX_ACCOUNTS + 1) {
+		ret = error_set(err, PF_CONFIG, "%s: too many sections", path);
+		goto out;
+	}
+	cfg->accounts = xcalloc((size_t)nsec + 1, sizeof(*cfg->accounts));
+	for (i = 0; i < nsec; i++) {
+		const char *section = iniparser_getsecname(d, i);
+
+		ret = check_keys(cfg, d, section, err);
+		if (ret != PF_OK)
+			goto out;
+		if (strcmp(section, DEFAULTS_SECTION) == 0)
+			continue;
+		ret = check_name(cfg, section, err);
+		if (ret != PF_OK)
+			goto out;
+		ret = load_account(cfg, d, section,
+				   &cfg->accounts[cfg->naccounts++], err);
+		if (ret != PF_OK)
+			goto out;
+	}
+	if (cfg->naccounts == 0)
+		ret = error_set(err, PF_CONFIG,
+				"%s: no account: add a section such as [work] "
+				"with host, user, password and maildir", path);
+out:
+	if (d != NULL) {
+		/* iniparser keeps its own copy of every value, the password
+		 * included: wipe them all before they go back to malloc. */
+		for (i = 0; i < d->size; i++)
+			if (d->val[i] != NULL)
+				util_wipe(d->val[i], strlen(d->val[i]));
+		iniparser_freedict(d);
+	}
+	if (ret != PF_OK)
+		config_free(cfg);
+	return ret;
+}
+
+const struct account *config_find(const struct config *cfg,
+				  const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->naccounts; i++)
+		if (strcasecmp(cfg->accounts[i].name, name) == 0)
+			return &cfg->accounts[i];
+	return NULL;
+}
+
+static void account_free(struct account *a)
+{
+	free(a->name);
+	free(a->host);
+	free(a->port);
+	free(a->ca_file);
+	free(a->user);
+	if (a->password != NULL)
+		util_wipe(a->password, strlen(a->password));
+	free(a->password);
+	free(a->maildir);
+	free(a->state_dir);
+}
+
+void config_free(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->naccounts; i++)
+		account_free(&cfg->accounts[i]);
+	free(cfg->accounts);
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
