@@ -1,0 +1,64 @@
+/*
+ * deliver.h - where message bytes go, behind one small vtable.
+ *
+ * A delivery receives the bytes of one message (LF line endings) between
+ * begin and commit.  commit makes the message durable (fsynced, visible)
+ * or fails; abort removes every trace of an unfinished message.  A delivery
+ * never changes process-global state (no chdir, no umask) and never knows
+ * which protocol produced the bytes.
+ *
+ * Exactly-once: begin returns a token naming where the message will appear
+ * (e.g. a Maildir file name); the runner journals it before commit, and
+ * after a crash asks recover() whether that token arrived.
+ */
+#ifndef POPFETCH_DELIVER_H
+#define POPFETCH_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define DELIVER_TOKEN_MAX 256
+
+struct deliver;
+
+struct deliver_ops {
+	/* Starts a message: chooses where it will go and writes that token
+	 * into token_r (DELIVER_TOKEN_MAX bytes).  Creates nothing yet, so
+	 * that the caller can journal the token first and a crash right
+	 * after begin leaves no file behind. */
+	enum pf_status (*begin)(struct deliver *d, char *token_r,
+				struct error *err);
+	enum pf_status (*write)(struct deliver *d, const char *buf,
+				size_t len, struct error *err);
+	/* Makes the message durable and visible. */
+	enum pf_status (*commit)(struct deliver *d, struct error *err);
+	/* Removes an unfinished message; safe after a failed write/commit. */
+	void (*abort)(struct deliver *d);
+	/* After a crash: did the message with this token arrive?  Cleans up
+	 * leftovers of one that did not.  Sets *arrived_r. */
+	enum pf_status (*recover)(struct deliver *d, const char *token,
+				  bool *arrived_r, struct error *err);
+	void (*free)(struct deliver *d);
+};
+
+struct deliver {
+	const struct deliver_ops *ops;
+};
+
+/* Opens (creating with cur/ new/ tmp/, mode 0700, if missing) a Maildir.
+ * Errors: PF_CANTCREAT. */
+enum pf_status deliver_maildir_open(const char *path, struct deliver **d_r,
+				    struct error *err);
+
+/* Frees *d through its vtable and sets it NULL. */
+void deliver_free(struct deliver **d);
+
+/* A unique Maildir base name "SEC.MUSECPPIDQN.HOST" (the Maildir
+ * specification), with '/' and ':' in HOST encoded as \057 and \072.
+ * Pure apart from the arguments; exposed for tests. */
+void deliver_maildir_name(char *buf, size_t size, long sec, long usec,
+			  long pid, unsigned long seq, const char *host);
+
+#endif
