@@ -1,0 +1,187 @@
+/*
+ * main.c - command line, account selection, exit status of the run.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "runner.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: popfetch [OPTION]... [ACCOUNT]...\n"
+"Download new mail from POP3 servers into Maildirs.\n"
+"\n"
+"Without ACCOUNT, every account of the configuration file is fetched, in\n"
+"file order.  Messages already fetched are recognised by their UIDL and\n"
+"never fetched twice; nothing is deleted on the server.\n"
+"\n"
+"  -c, --config FILE   read FILE instead of\n"
+"                      $XDG_CONFIG_HOME/popfetch/popfetch.ini\n"
+"  -v, --verbose       one line per message and a summary per account\n"
+"      --trace         also show the POP3 dialogue on stderr (passwords\n"
+"                      are shown as ****)\n"
+"  -h, --help          show this help and exit\n"
+"  -V, --version       show the version and exit\n"
+"\n"
+"Exit status: 0 success; 64 usage; 78 configuration; 68 unknown host;\n"
+"69 unavailable; 75 temporary failure (try again later); 76 protocol;\n"
+"77 permission (login refused, certificate not trusted); 73 cannot create;\n"
+"74 I/O error.  See popfetch(1) and popfetch.ini(5).\n");
+}
+
+struct options {
+	char *config_path;
+	char **accounts;
+	int naccounts;
+};
+
+static enum pf_status parse_args(int argc, char **argv, struct options *o,
+				 bool *exit_now_r)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "trace", no_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*exit_now_r = false;
+	while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			free(o->config_path);
+			o->config_path = xstrdup(optarg);
+			break;
+		case 'v':
+			if (log_get_level() < LOG_VERBOSE)
+				log_set_level(LOG_VERBOSE);
+			break;
+		case 'T':
+			log_set_level(LOG_TRACE);
+			break;
+		case 'h':
+			usage(stdout);
+			*exit_now_r = true;
+			return PF_OK;
+		case 'V':
+			printf("popfetch %s\n", POPFETCH_VERSION);
+			*exit_now_r = true;
+			return PF_OK;
+		default:
+			fprintf(stderr, "Try 'popfetch --help' for more information.\n");
+			return PF_USAGE;
+		}
+	}
+	o->accounts = argv + optind;
+	o->naccounts = argc - optind;
+	return PF_OK;
+}
+
+static void report(const char *account, const struct error *err)
+{
+	char line[ERROR_TEXT_MAX + ERROR_REPLY_MAX + 32];
+
+	error_format(err, line, sizeof(line));
+	log_error(account, "%s", line);
+}
+
+/* Every account named on the command line must exist, before any
+ * connection is made. */
+static enum pf_status select_accounts(const struct config *cfg,
+				      const struct options *o,
+				      const struct account ***sel_r,
+				      size_t *n_r, struct error *err)
+{
+	const struct account **sel;
+	size_t i, n = 0;
+
+	sel = xcalloc(cfg->naccounts + (size_t)o->naccounts, sizeof(*sel));
+	if (o->naccounts == 0) {
+		for (i = 0; i < cfg->naccounts; i++)
+			sel[n++] = &cfg->accounts[i];
+	}
+	for (i = 0; i < (size_t)o->naccounts; i++) {
+		const struct account *a = config_find(cfg, o->accounts[i]);
+		char shown[80];
+		size_t j;
+		bool dup = false;
+
+		if (a == NULL) {
+			util_sanitize(shown, sizeof(shown), o->accounts[i],
+				      strlen(o->accounts[i]));
+			free(sel);
+			return error_set(err, PF_USAGE, "%s: no account named '%s'",
+					 cfg->path, shown);
+		}
+		for (j = 0; j < n; j++)
+			dup = dup || sel[j] == a;
+		if (!dup)
+			sel[n++] = a;
+	}
+	*sel_r = sel;
+	*n_r = n;
+	return PF_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct config cfg = { 0 };
+	const struct account **sel = NULL;
+	struct error err;
+	enum pf_status ret, all = PF_OK;
+	unsigned nfailed = 0;
+	size_t i, nsel = 0;
+	bool exit_now;
+
+	/* A server that closes on us must not kill the run with SIGPIPE; the
+	 * write fails with EPIPE instead and that account reports it. */
+	signal(SIGPIPE, SIG_IGN);
+	error_clear(&err);
+	ret = parse_args(argc, argv, &o, &exit_now);
+	if (ret != PF_OK || exit_now)
+		goto out;
+	if (o.config_path == NULL) {
+		o.config_path = config_default_path();
+		if (o.config_path == NULL) {
+			ret = error_set(&err, PF_CONFIG,
+					"neither XDG_CONFIG_HOME nor HOME is set; "
+					"name the configuration file with -c FILE");
+			report(NULL, &err);
+			goto out;
+		}
+	}
+	ret = config_load(o.config_path, &cfg, &err);
+	if (ret == PF_OK)
+		ret = select_accounts(&cfg, &o, &sel, &nsel, &err);
+	if (ret != PF_OK) {
+		report(NULL, &err);
+		goto out;
+	}
+	for (i = 0; i < nsel; i++) {
+		struct run_result res;
+
+		ret = runner_run_account(sel[i], &res, &err);
+		if (ret != PF_OK)
+			report(sel[i]->name, &err);
+		all = error_combine(all, ret, &nfailed);
+	}
+	ret = all;
+out:
+	free(sel);
+	config_free(&cfg);
+	free(o.config_path);
+	return error_exit_code(ret);
+}

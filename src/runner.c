@@ -1,0 +1,554 @@
+/*
+ * runner.c - one account, one function per phase:
+ *   lock -> recover -> connect -> greeting -> CAPA -> [STLS -> CAPA] ->
+ *   auth -> listing -> fetch loop -> state save -> QUIT.
+ *
+ * Where a byte of a message goes: pop3_read_body() (dot-unstuffed, LF
+ * endings) -> deliver write -> commit (fsync, rename, fsync dir); the UID is
+ * journaled before the message can appear and recorded after it did.
+ */
+#include "runner.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "pop3.h"
+#include "state.h"
+#include "transport.h"
+#include "util.h"
+
+/* A message to fetch: number, size (from LIST), UID (in the arena). */
+struct msg {
+	uint32_t num;
+	uint32_t uid_off;
+	uint64_t size;
+};
+
+struct session {
+	const struct account *acct;
+	struct run_result *res;
+	struct state *st;
+	struct deliver *dlv;
+	struct pop3 *pop;
+	unsigned capa;
+	uint32_t count;		/* messages on the server (STAT) */
+	struct msg *todo;	/* new messages, by number */
+	size_t ntodo, todo_cap;
+	char *uids;		/* arena of the new messages' UIDs */
+	size_t uids_len, uids_cap;
+	enum pf_status msg_failure;	/* first per-message failure */
+	unsigned nmsg_failed;
+};
+
+static const char *todo_uid(const struct session *s, const struct msg *m)
+{
+	return s->uids + m->uid_off;
+}
+
+/* ---- local side ---- */
+
+static enum pf_status phase_lock(struct session *s, struct error *err)
+{
+	enum pf_status ret;
+
+	ret = state_open(s->acct->state_dir, s->acct->name, &s->st, err);
+	if (ret != PF_OK)
+		return ret;
+	return deliver_maildir_open(s->acct->maildir, &s->dlv, err);
+}
+
+/* Settles deliveries that a killed run left half-done, before anything
+ * is fetched: a message that reached the mailbox counts as delivered. */
+static enum pf_status phase_recover(struct session *s, struct error *err)
+{
+	const struct state_pending *p;
+	size_t n;
+	enum pf_status ret;
+
+	while ((p = state_pending(s->st, &n)) != NULL && n > 0) {
+		char uid[POP3_MAX_UID + 1];
+		bool arrived;
+
+		util_strlcpy(uid, p[0].uid, sizeof(uid));
+		ret = s->dlv->ops->recover(s->dlv, p[0].token, &arrived, err);
+		if (ret != PF_OK)
+			return ret;
+		log_verbose(s->acct->name,
+			    "interrupted delivery of UID %s: %s", uid,
+			    arrived ? "it arrived" : "it will be fetched again");
+		ret = state_resolve(s->st, uid, arrived, err);
+		if (ret != PF_OK)
+			return ret;
+	}
+	return PF_OK;
+}
+
+/* ---- session setup ---- */
+
+static enum pf_status phase_connect(struct session *s, struct error *err)
+{
+	const struct account *a = s->acct;
+	struct transport *t;
+	enum pf_status ret;
+
+	ret = transport_connect(a->host, a->port, a->timeout, &t, err);
+	if (ret != PF_OK)
+		return ret;
+	s->pop = pop3_new(t, a->name);
+	if (a->tls == TLS_IMPLICIT) {
+		struct tls_params tp = { .host = a->host, .ca_file = a->ca_file };
+
+		ret = transport_start_tls(t, &tp, err);
+	}
+	return ret;
+}
+
+static enum pf_status phase_greeting(struct session *s, struct error *err)
+{
+	return pop3_expect_ok(s->pop, PF_UNAVAILABLE,
+			      "server refused the session", err);
+}
+
+/* CAPA is optional (RFC 2449): a -ERR just means no capabilities. */
+static enum pf_status phase_capa(struct session *s, struct error *err)
+{
+	enum pop3_resp_code code;
+	enum pf_status ret;
+	unsigned lines = 0;
+	bool ok, end = false;
+
+	s->capa = 0;
+	ret = pop3_cmd(s->pop, err, "CAPA");
+	if (ret == PF_OK)
+		ret = pop3_read_status(s->pop, &ok, &code, err);
+	if (ret != PF_OK || !ok)
+		return ret;
+	while (ret == PF_OK) {
+		const char *line;
+		size_t len;
+
+		ret = pop3_read_line(s->pop, &line, &len, &end, err);
+		if (ret != PF_OK || end)
+			break;
+		if (++lines > POP3_MAX_CAPA_LINES)
+			return error_set(err, PF_PROTOCOL,
+					 "CAPA reply has more than %d lines",
+					 POP3_MAX_CAPA_LINES);
+		pop3_parse_capa_line(line, len, &s->capa);
+	}
+	return ret;
+}
+
+static enum pf_status phase_stls(struct session *s, struct error *err)
+{
+	struct tls_params tp = { .host = s->acct->host,
+				 .ca_file = s->acct->ca_file };
+	enum pf_status ret;
+
+	if (s->acct->tls != TLS_STARTTLS)
+		return PF_OK;
+	if (!(s->capa & POP3_CAPA_STLS))
+		return error_set(err, PF_UNAVAILABLE,
+				 "server does not offer STLS, and tls = starttls "
+				 "requires it; nothing was sent");
+	ret = pop3_cmd(s->pop, err, "STLS");
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s->pop, PF_UNAVAILABLE,
+				     "server refused STLS", err);
+	if (ret != PF_OK)
+		return ret;
+	/* Anything already received came in clear text after "+OK" and
+	 * would be taken as protected data: a STARTTLS injection attack. */
+	if (pop3_buffered(s->pop) != 0)
+		return error_set(err, PF_PROTOCOL,
+				 "server sent data after the STLS reply, before "
+				 "the TLS handshake (possible injection attack)");
+	ret = transport_start_tls(pop3_transport(s->pop), &tp, err);
+	if (ret != PF_OK)
+		return ret;
+	/* RFC 2595 section 4: capabilities may change under TLS. */
+	return phase_capa(s, err);
+}
+
+static enum pf_status phase_auth(struct session *s, struct error *err)
+{
+	const struct account *a = s->acct;
+	enum pf_status ret;
+
+	if (!transport_is_tls(pop3_transport(s->pop)) && !a->allow_plaintext)
+		return error_set(err, PF_NOPERM,
+				 "refusing to send the password without TLS "
+				 "(allow_plaintext = no)");
+	ret = pop3_cmd(s->pop, err, "USER %s", a->user);
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s->pop, PF_NOPERM,
+				     "server refused the user name", err);
+	if (ret == PF_OK)
+		ret = pop3_cmd_secret(s->pop, "PASS", a->password, err);
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s->pop, PF_NOPERM,
+				     "login failed (user name or password refused)",
+				     err);
+	return ret;
+}
+
+/* ---- listing ---- */
+
+static enum pf_status read_stat(struct session *s, struct error *err)
+{
+	const char *line;
+	size_t len;
+	uint64_t size;
+	enum pf_status ret;
+
+	ret = pop3_cmd(s->pop, err, "STAT");
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s->pop, PF_PROTOCOL, "STAT failed", err);
+	if (ret != PF_OK)
+		return ret;
+	line = pop3_last_line(s->pop, &len);
+	/* "+OK COUNT SIZE" */
+	if (len < 4)
+		goto bad;
+	ret = pop3_parse_list_line(line + 4, len - 4, 0, POP3_MAX_MESSAGES,
+				   &s->count, &size, err);
+	if (ret != PF_OK)
+		goto bad;
+	return PF_OK;
+bad:
+	error_set(err, PF_PROTOCOL, "bad STAT reply");
+	error_set_reply(err, line, len);
+	return PF_PROTOCOL;
+}
+
+static void todo_add(struct session *s, uint32_t num, const char *uid)
+{
+	size_t len = strlen(uid) + 1;
+
+	if (s->ntodo == s->todo_cap) {
+		s->todo_cap = s->todo_cap == 0 ? 64 : s->todo_cap * 2;
+		s->todo = xrealloc(s->todo, s->todo_cap * sizeof(*s->todo));
+	}
+	if (s->uids_len + len > s->uids_cap) {
+		s->uids_cap = (s->uids_len + len) * 2;
+		s->uids = xrealloc(s->uids, s->uids_cap);
+	}
+	memcpy(s->uids + s->uids_len, uid, len);
+	s->todo[s->ntodo].num = num;
+	s->todo[s->ntodo].uid_off = (uint32_t)s->uids_len;
+	s->todo[s->ntodo].size = 0;
+	s->uids_len += len;
+	s->ntodo++;
+}
+
+static int cmp_uid(const void *a, const void *b, void *session)
+{
+	return strcmp(todo_uid(session, a), todo_uid(session, b));
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* Reads UIDL: each message number once, each UID once; known UIDs are
+ * marked present in the state, new ones go to the todo list. */
+static enum pf_status read_uidl(struct session *s, struct error *err)
+{
+	unsigned char *numseen = xcalloc(s->count / 8 + 1, 1);
+	enum pf_status ret;
+	bool ok, end = false;
+	enum pop3_resp_code code;
+	size_t i;
+
+	ret = pop3_cmd(s->pop, err, "UIDL");
+	if (ret == PF_OK)
+		ret = pop3_read_status(s->pop, &ok, &code, err);
+	if (ret == PF_OK && !ok)
+		ret = error_set(err, PF_UNAVAILABLE,
+				"server does not support UIDL, which popfetch needs "
+				"to recognise messages it already has");
+	while (ret == PF_OK) {
+		char uid[POP3_MAX_UID + 1];
+		const char *line;
+		size_t len;
+		uint32_t num;
+
+		ret = pop3_read_line(s->pop, &line, &len, &end, err);
+		if (ret != PF_OK || end)
+			break;
+		ret = pop3_parse_uidl_line(line, len, s->count, &num, uid, err);
+		if (ret != PF_OK)
+			break;
+		if (numseen[num / 8] & (1u << (num % 8))) {
+			ret = error_set(err, PF_PROTOCOL,
+					"UIDL lists message %u twice", num);
+			error_set_reply(err, line, len);
+			break;
+		}
+		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
+		switch (state_mark_present(s->st, uid)) {
+		case 0:
+			todo_add(s, num, uid);
+			break;
+		case 2:
+			ret = error_set(err, PF_PROTOCOL,
+					"UIDL lists unique-id %s twice", uid);
+			break;
+		}
+	}
+	free(numseen);
+	if (ret != PF_OK)
+		return ret;
+	/* Two new messages with one UID would be one message to us. */
+	qsort_r(s->todo, s->ntodo, sizeof(*s->todo), cmp_uid, s);
+	for (i = 1; i < s->ntodo; i++)
+		if (strcmp(todo_uid(s, &s->todo[i - 1]),
+			   todo_uid(s, &s->todo[i])) == 0)
+			return error_set(err, PF_PROTOCOL,
+					 "UIDL lists unique-id %s twice",
+					 todo_uid(s, &s->todo[i]));
+	qsort(s->todo, s->ntodo, sizeof(*s->todo), cmp_num);
+	return PF_OK;
+}
+
+static struct msg *todo_find(struct session *s, uint32_t num)
+{
+	struct msg key = { .num = num };
+
+	return bsearch(&key, s->todo, s->ntodo, sizeof(*s->todo), cmp_num);
+}
+
+/* Reads LIST for the sizes of the new messages. */
+static enum pf_status read_list(struct session *s, struct error *err)
+{
+	enum pf_status ret;
+	bool end = false;
+
+	ret = pop3_cmd(s->pop, err, "LIST");
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s->pop, PF_PROTOCOL, "LIST failed", err);
+	while (ret == PF_OK) {
+		const char *line;
+		size_t len;
+		uint32_t num;
+		uint64_t size;
+		struct msg *m;
+
+		ret = pop3_read_line(s->pop, &line, &len, &end, err);
+		if (ret != PF_OK || end)
+			break;
+		ret = pop3_parse_list_line(line, len, 1, s->count, &num, &size,
+					   err);
+		if (ret == PF_OK && (m = todo_find(s, num)) != NULL)
+			m->size = size;
+	}
+	return ret;
+}
+
+static enum pf_status phase_listing(struct session *s, struct error *err)
+{
+	enum pf_status ret = read_stat(s, err);
+
+	if (ret == PF_OK && s->count > 0)
+		ret = read_uidl(s, err);
+	if (ret == PF_OK && s->ntodo > 0)
+		ret = read_list(s, err);
+	if (ret == PF_OK) {
+		s->res->total = s->count;
+		s->res->skipped = s->count - (uint32_t)s->ntodo;
+	}
+	return ret;
+}
+
+/* ---- fetching ---- */
+
+static enum pf_status write_received(struct session *s, const char *uid,
+				     struct error *err)
+{
+	char date[64], *line;
+	time_t now = time(NULL);
+	struct tm tm;
+	enum pf_status ret;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	line = xasprintf("Received: from %s by %s with POP3 (popfetch %s)\n"
+			 "\tid %s for <%s>; %s\n", s->acct->host,
+			 util_hostname(), POPFETCH_VERSION, uid,
+			 s->acct->user, date);
+	ret = s->dlv->ops->write(s->dlv, line, strlen(line), err);
+	free(line);
+	return ret;
+}
+
+/* Streams the body of the current RETR into the open delivery; after a
+ * delivery failure keeps reading to the end of the body (discarding it) so
+ * that the session stays usable, and returns the delivery's error. */
+static enum pf_status stream_body(struct session *s, uint64_t *bytes_r,
+				  struct error *err)
+{
+	struct error derr;
+	enum pf_status dret = PF_OK, ret;
+	bool end = false;
+
+	error_clear(&derr);
+	*bytes_r = 0;
+	pop3_body_begin(s->pop);
+	while (!end) {
+		const char *data;
+		size_t len;
+
+		ret = pop3_read_body(s->pop, &data, &len, &end, err);
+		if (ret != PF_OK)
+			return ret;
+		*bytes_r += len;
+		if (dret == PF_OK && len > 0)
+			dret = s->dlv->ops->write(s->dlv, data, len, &derr);
+	}
+	if (dret != PF_OK)
+		*err = derr;
+	return dret;
+}
+
+static enum pf_status fetch_one(struct session *s, const struct msg *m,
+				size_t index, struct error *err)
+{
+	const char *uid = todo_uid(s, m);
+	char token[DELIVER_TOKEN_MAX];
+	enum pop3_resp_code code;
+	enum pf_status ret;
+	uint64_t bytes;
+	bool ok;
+
+	ret = pop3_cmd(s->pop, err, "RETR %u", m->num);
+	if (ret == PF_OK)
+		ret = pop3_read_status(s->pop, &ok, &code, err);
+	if (ret != PF_OK)
+		return ret;
+	if (!ok) {
+		/* One message the server cannot give us (deleted by another
+		 * client, damaged) does not stop the others. */
+		log_error(s->acct->name,
+			  "message %u (UID %s) not retrieved, left on the server "
+			  "(server said: %s)", m->num, uid, err->reply);
+		if (s->nmsg_failed++ == 0)
+			s->msg_failure = pop3_resp_code_status(code, PF_PROTOCOL);
+		return PF_OK;
+	}
+	ret = s->dlv->ops->begin(s->dlv, token, err);
+	if (ret == PF_OK)
+		ret = state_intent(s->st, uid, token, err);
+	if (ret == PF_OK && s->acct->received_header)
+		ret = write_received(s, uid, err);
+	if (ret == PF_OK)
+		ret = stream_body(s, &bytes, err);
+	else {
+		/* The body must still be read past, or the next reply would be
+		 * taken from the middle of this message. */
+		struct error ignored;
+		uint64_t skipped;
+
+		s->dlv->ops->abort(s->dlv);
+		(void)stream_body(s, &skipped, &ignored);
+		return ret;
+	}
+	if (ret == PF_OK)
+		ret = s->dlv->ops->commit(s->dlv, err);
+	if (ret != PF_OK) {
+		s->dlv->ops->abort(s->dlv);
+		return ret;
+	}
+	ret = state_delivered(s->st, uid, time(NULL), err);
+	if (ret != PF_OK)
+		return ret;
+	s->res->fetched++;
+	s->res->bytes += bytes;
+	log_verbose(s->acct->name, "fetched message %zu of %zu (UID %s, %llu bytes)",
+		    index + 1, s->ntodo, uid, (unsigned long long)bytes);
+	return PF_OK;
+}
+
+static enum pf_status phase_fetch(struct session *s, struct error *err)
+{
+	enum pf_status ret = PF_OK;
+	size_t i;
+
+	for (i = 0; i < s->ntodo && ret == PF_OK; i++)
+		ret = fetch_one(s, &s->todo[i], i, err);
+	return ret;
+}
+
+static enum pf_status phase_quit(struct session *s, struct error *err)
+{
+	enum pf_status ret = pop3_cmd(s->pop, err, "QUIT");
+
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s->pop, PF_PROTOCOL, "QUIT failed", err);
+	return ret;
+}
+
+static void session_free(struct session *s)
+{
+	pop3_free(&s->pop);
+	deliver_free(&s->dlv);
+	state_close(&s->st);
+	free(s->todo);
+	free(s->uids);
+}
+
+enum pf_status runner_run_account(const struct account *acct,
+				  struct run_result *res, struct error *err)
+{
+	struct session s = { .acct = acct, .res = res };
+	enum pf_status ret, save;
+
+	memset(res, 0, sizeof(*res));
+	error_clear(err);
+	ret = phase_lock(&s, err);
+	if (ret == PF_OK)
+		ret = phase_recover(&s, err);
+	if (ret == PF_OK)
+		ret = phase_connect(&s, err);
+	if (ret == PF_OK)
+		ret = phase_greeting(&s, err);
+	if (ret == PF_OK)
+		ret = phase_capa(&s, err);
+	if (ret == PF_OK)
+		ret = phase_stls(&s, err);
+	if (ret == PF_OK)
+		ret = phase_auth(&s, err);
+	if (ret == PF_OK)
+		ret = phase_listing(&s, err);
+	if (ret == PF_OK)
+		ret = phase_fetch(&s, err);
+	/* Whatever happened, what was delivered is recorded for good. */
+	if (s.st != NULL) {
+		struct error serr;
+
+		save = state_save(s.st, &serr);
+		if (save != PF_OK && ret == PF_OK) {
+			*err = serr;
+			ret = save;
+		}
+	}
+	if (ret == PF_OK)
+		ret = phase_quit(&s, err);
+	if (ret == PF_OK && s.nmsg_failed > 0)
+		ret = error_set(err, s.msg_failure,
+				"%u of %zu new messages could not be retrieved",
+				s.nmsg_failed, s.ntodo);
+	if (ret == PF_OK || res->fetched > 0 || res->total > 0)
+		log_verbose(acct->name,
+			    "fetched %u, skipped %u of %u messages, %llu bytes",
+			    res->fetched, res->skipped, res->total,
+			    (unsigned long long)res->bytes);
+	session_free(&s);
+	return ret;
+}
