@@ -54,7 +54,7 @@ enum pop3_resp_code {
 
 /* Parses a status line without its CRLF.  Sets *ok_r (true for "+OK"),
  * *code_r from a leading "[CODE]" after -ERR, *text_r and *textlen_r to the
- * text after the indicator.  PF_PROTOCOL if it starts with neither "+OK"
+ * text after the indicator (including any "[CODE]").  PF_PROTOCOL if it starts with neither "+OK"
  * nor "-ERR" (followed by space or end of line) or contains NUL. */
 enum pf_status pop3_parse_status(const char *line, size_t len, bool *ok_r,
 				 enum pop3_resp_code *code_r,
@@ -72,16 +72,15 @@ enum pf_status pop3_parse_uidl_line(const char *line, size_t len,
 				    char *uid_r, struct error *err);
 
 /* Parses "NUM SIZE" from a LIST line or a STAT reply text ("COUNT SIZE").
- * NUM within 1..max_num (or 0..max_num when max_num is POP3_MAX_MESSAGES
- * for STAT), SIZE a 64-bit decimal.  Text after SIZE is ignored as
- * RFC 1939 allows. PF_PROTOCOL otherwise. */
+ * NUM within min_num..max_num, SIZE a 64-bit decimal.  Text after SIZE is
+ * ignored as RFC 1939 allows.  PF_PROTOCOL otherwise. */
 enum pf_status pop3_parse_list_line(const char *line, size_t len,
 				    uint32_t min_num, uint32_t max_num,
 				    uint32_t *num_r, uint64_t *size_r,
 				    struct error *err);
 
-/* Checks that a command argument is 1..POP3_MAX_ARG bytes of printable
- * text, no CR/LF/NUL.  0 if fine, -1 otherwise. */
+/* Checks that a command argument is 1..POP3_MAX_ARG bytes with no control
+ * character (spaces and UTF-8 bytes are allowed).  0 if fine, -1 otherwise. */
 int pop3_check_arg(const char *arg);
 
 /* Maps a -ERR response code to our status, given the default for a -ERR
