@@ -11,6 +11,7 @@
  *                   "I UID TOKEN"  a delivery of UID is about to happen;
  *                                  TOKEN tells the delivery how to find it
  *                   "D UID TIME"   UID is delivered
+ *                   "X UID"        the delivery of UID did not happen
  *
  * Exactly-once: an "I" record is written and fsynced before the message
  * can become visible in the mailbox.  After a crash, an "I" without its "D"
@@ -37,9 +38,10 @@ struct state_pending {
 
 /*
  * Creates dir (0700) if missing, takes the account lock, loads the
- * snapshot and replays the journal.  Errors: PF_TEMPFAIL when another
- * popfetch holds the lock; PF_CANTCREAT/PF_IOERR for file problems;
- * PF_SOFTWARE... never: a corrupt state file is PF_IOERR naming the line.
+ * snapshot and replays the journal (a last journal line cut off by a crash
+ * is dropped).  Errors: PF_TEMPFAIL when another popfetch holds the lock;
+ * PF_CANTCREAT for a directory or file that cannot be created; PF_IOERR
+ * for a damaged state file (naming the line) or a failed read.
  */
 enum pf_status state_open(const char *dir, const char *account,
 			  struct state **st_r, struct error *err);

@@ -226,10 +226,12 @@ static int apply_line(struct state *st, char *line, bool journal)
  * without its newline is the trace of a write cut off by a crash: its
  * record never counted, so it is ignored. */
 static enum pf_status load_file(struct state *st, const char *name,
-				bool journal, struct error *err)
+				bool journal, off_t *good_len_r,
+				struct error *err)
 {
 	char path_line[STATE_MAX_LINE + 2];
 	unsigned long lineno = 0;
+	off_t good = 0;
 	enum pf_status ret = PF_OK;
 	FILE *f;
 	int fd;
@@ -256,6 +258,7 @@ static enum pf_status load_file(struct state *st, const char *name,
 				break;
 			goto corrupt;
 		}
+		good += (off_t)len;
 		path_line[len - 1] = '\0';
 		if (!journal && lineno == 1) {
 			if (strcmp(path_line, STATE_MAGIC) != 0)
@@ -270,6 +273,8 @@ static enum pf_status load_file(struct state *st, const char *name,
 		ret = error_set_errno(err, PF_IOERR, errno, "cannot read %s",
 				      name);
 	fclose(f);
+	if (good_len_r != NULL)
+		*good_len_r = good;
 	return ret;
 corrupt:
 	fclose(f);
@@ -285,6 +290,8 @@ enum pf_status state_open(const char *dir, const char *account,
 	struct state *st;
 	char name[128];
 	enum pf_status ret;
+	struct stat sb;
+	off_t good = 0;
 
 	if (util_mkdir_p(dir, 0700) < 0)
 		return error_set_errno(err, PF_CANTCREAT, errno,
@@ -316,11 +323,11 @@ enum pf_status state_open(const char *dir, const char *account,
 		goto fail;
 	}
 	snprintf(name, sizeof(name), "%s.state", account);
-	ret = load_file(st, name, false, err);
+	ret = load_file(st, name, false, NULL, err);
 	if (ret != PF_OK)
 		goto fail;
 	snprintf(name, sizeof(name), "%s.journal", account);
-	ret = load_file(st, name, true, err);
+	ret = load_file(st, name, true, &good, err);
 	if (ret != PF_OK)
 		goto fail;
 	st->journalfd = openat(st->dirfd, name,
@@ -328,6 +335,15 @@ enum pf_status state_open(const char *dir, const char *account,
 	if (st->journalfd < 0) {
 		ret = error_set_errno(err, PF_CANTCREAT, errno,
 				      "cannot open journal %s/%s", dir, name);
+		goto fail;
+	}
+	/* A record cut off by a crash never counted; cut it away so that
+	 * the next record starts on a line of its own. */
+	if (fstat(st->journalfd, &sb) == 0 && sb.st_size > good &&
+	    (ftruncate(st->journalfd, good) < 0 ||
+	     fdatasync(st->journalfd) < 0)) {
+		ret = error_set_errno(err, PF_IOERR, errno,
+				      "cannot repair journal %s/%s", dir, name);
 		goto fail;
 	}
 	if (st->table_cap == 0)
