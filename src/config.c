@@ -344,14 +344,23 @@ static enum pf_status load_dict(struct config *cfg, dictionary **d_r,
 	*d_r = iniparser_load(fdpath);
 	close(fd);
 	if (*d_r == NULL) {
-		char clean[sizeof(ini_error)];
+		/* iniparser says "...syntax error in FILE (LINE):\n-> TEXT". */
 		const char *at = strstr(ini_error, fdpath);
-		const char *rest = at != NULL ? at + strlen(fdpath) : ini_error;
+		const char *text = strstr(ini_error, "-> ");
+		char clean[128];
+		int lineno = 0;
 
-		util_sanitize(clean, sizeof(clean), rest, strlen(rest));
-		return error_set(err, PF_CONFIG, "%s: cannot parse%s%s",
-				 cfg->path, clean[0] != '\0' ? ": line" : "",
-				 clean);
+		if (at != NULL)
+			sscanf(at + strlen(fdpath), " (%d)", &lineno);
+		text = text != NULL ? text + 3 : "";
+		util_sanitize(clean, sizeof(clean), text, strlen(text));
+		if (lineno > 0)
+			return error_set(err, PF_CONFIG,
+					 "%s: line %d: %s%s%s", cfg->path, lineno,
+					 strstr(ini_error, "too long") != NULL
+					 ? "line too long" : "syntax error",
+					 clean[0] != '\0' ? ": " : "", clean);
+		return error_set(err, PF_CONFIG, "%s: cannot parse", cfg->path);
 	}
 	return PF_OK;
 }
