@@ -1,0 +1,540 @@
+/*
+ * test_config.c - config_load() on INI files written to a private
+ * directory: inheritance from [defaults], defaults by TLS mode, quoting,
+ * "~" expansion, and every kind of bad file, whose error must name the
+ * file, the section and the key.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "error.h"
+#include "testutil.h"
+
+/* A complete account, to add one key to or take one key from. */
+#define HOST "host = pop.example.com\n"
+#define USER "user = alice\n"
+#define PASS "password = s3cret\n"
+#define MDIR "maildir = /var/mail/alice\n"
+#define GOOD HOST USER PASS MDIR
+
+struct fixture {
+	char *dir;
+	char *path;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->dir = tu_mkdtemp();
+	f->path = tu_join(f->dir, "popfetch.ini");
+	/* a known environment: ~ is the private directory */
+	setenv("HOME", f->dir, 1);
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("XDG_CONFIG_HOME");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tu_rm_rf(f->dir);
+	free(f->dir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+static enum pf_status load(struct fixture *f, const char *text, mode_t mode,
+			   struct config *cfg, struct error *err)
+{
+	enum pf_status ret;
+
+	assert_int_equal(tu_write_file(f->path, text, strlen(text), mode), 0);
+	memset(cfg, 0, sizeof(*cfg));
+	error_clear(err);
+	ret = config_load(f->path, cfg, err);
+	return ret;
+}
+
+static struct config load_ok(struct fixture *f, const char *text)
+{
+	struct config cfg;
+	struct error err;
+
+	if (load(f, text, 0600, &cfg, &err) != PF_OK)
+		fail_msg("unexpected error: %s", err.text);
+	assert_int_equal(err.status, PF_OK);
+	assert_string_equal(cfg.path, f->path);
+	return cfg;
+}
+
+/* ---- good files ---- */
+
+static void test_minimal(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f, "[work]\n" GOOD);
+	const struct account *a;
+	char *sd = tu_join(f->dir, ".local/state/popfetch");
+
+	assert_int_equal(cfg.naccounts, 1);
+	a = &cfg.accounts[0];
+	assert_string_equal(a->name, "work");
+	assert_string_equal(a->host, "pop.example.com");
+	assert_string_equal(a->port, "995");
+	assert_int_equal(a->tls, TLS_IMPLICIT);
+	assert_null(a->ca_file);
+	assert_string_equal(a->user, "alice");
+	assert_string_equal(a->password, "s3cret");
+	assert_false(a->allow_plaintext);
+	assert_string_equal(a->maildir, "/var/mail/alice");
+	assert_true(a->received_header);
+	assert_string_equal(a->state_dir, sd);
+	assert_int_equal(a->timeout, 60);
+	config_free(&cfg);
+	free(sd);
+}
+
+static void test_every_key(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f,
+		"[work]\n"
+		"host = mail.example.org\n"
+		"port = 1995\n"
+		"tls = starttls\n"
+		"ca_file = /etc/ssl/my-ca.pem\n"
+		"user = bob@example.org\n"
+		"password = pw\n"
+		"allow_plaintext = yes\n"
+		"maildir = /srv/mail/bob\n"
+		"received_header = no\n"
+		"state_dir = /srv/state\n"
+		"timeout = 3600\n");
+	const struct account *a = &cfg.accounts[0];
+
+	assert_int_equal(cfg.naccounts, 1);
+	assert_string_equal(a->host, "mail.example.org");
+	assert_string_equal(a->port, "1995");
+	assert_int_equal(a->tls, TLS_STARTTLS);
+	assert_string_equal(a->ca_file, "/etc/ssl/my-ca.pem");
+	assert_string_equal(a->user, "bob@example.org");
+	assert_string_equal(a->password, "pw");
+	assert_true(a->allow_plaintext);
+	assert_string_equal(a->maildir, "/srv/mail/bob");
+	assert_false(a->received_header);
+	assert_string_equal(a->state_dir, "/srv/state");
+	assert_int_equal(a->timeout, 3600);
+	config_free(&cfg);
+}
+
+/* Every key may sit in [defaults]; accounts inherit and override it, and
+ * come out in file order. */
+static void test_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f,
+		"[defaults]\n"
+		"host = pop.example.com\n"
+		"user = alice\n"
+		"password = common\n"
+		"timeout = 30\n"
+		"tls = starttls\n"
+		"state_dir = /srv/state\n"
+		"received_header = no\n"
+		"\n"
+		"[zeta]\n"
+		"maildir = /m/zeta\n"
+		"timeout = 10\n"
+		"\n"
+		"[alpha]\n"
+		"maildir = /m/alpha\n"
+		"host = other.example.com\n"
+		"tls = implicit\n"
+		"password = own\n"
+		"received_header = yes\n");
+	const struct account *z, *a;
+
+	assert_int_equal(cfg.naccounts, 2);
+	z = &cfg.accounts[0];
+	a = &cfg.accounts[1];
+	assert_string_equal(z->name, "zeta");
+	assert_string_equal(z->host, "pop.example.com");
+	assert_string_equal(z->user, "alice");
+	assert_string_equal(z->password, "common");
+	assert_int_equal(z->timeout, 10);
+	assert_int_equal(z->tls, TLS_STARTTLS);
+	assert_string_equal(z->port, "110");
+	assert_string_equal(z->state_dir, "/srv/state");
+	assert_false(z->received_header);
+	assert_string_equal(z->maildir, "/m/zeta");
+
+	assert_string_equal(a->name, "alpha");
+	assert_string_equal(a->host, "other.example.com");
+	assert_string_equal(a->user, "alice");
+	assert_string_equal(a->password, "own");
+	assert_int_equal(a->timeout, 30);
+	assert_int_equal(a->tls, TLS_IMPLICIT);
+	assert_string_equal(a->port, "995");
+	assert_true(a->received_header);
+	assert_string_equal(a->maildir, "/m/alpha");
+
+	assert_ptr_equal(config_find(&cfg, "alpha"), a);
+	assert_ptr_equal(config_find(&cfg, "ZETA"), z);
+	assert_ptr_equal(config_find(&cfg, "Zeta"), z);
+	assert_null(config_find(&cfg, "defaults"));
+	assert_null(config_find(&cfg, "nope"));
+	assert_null(config_find(&cfg, "zet"));
+	config_free(&cfg);
+}
+
+static void test_section_case(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f, "[My.Work_Box-2]\n" GOOD);
+
+	assert_string_equal(cfg.accounts[0].name, "my.work_box-2");
+	assert_non_null(config_find(&cfg, "MY.WORK_BOX-2"));
+	config_free(&cfg);
+}
+
+/* Quotes keep ';' and '#' (comment characters) inside a password. */
+static void test_quoted_password(void **state)
+{
+	static const struct {
+		const char *line, *want;
+	} t[] = {
+		{ "password = \"pa;ss#w=rd\"\n", "pa;ss#w=rd" },
+		{ "password = 'pa;ss#w=rd'\n", "pa;ss#w=rd" },
+		{ "password = \"two words\"\n", "two words" },
+		{ "password = \"it's\"\n", "it's" },
+		{ "password = plain ; a comment\n", "plain" },
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[512];
+		struct config cfg;
+
+		snprintf(text, sizeof(text), "[work]\n" HOST USER MDIR "%s",
+			 t[i].line);
+		cfg = load_ok(f, text);
+		assert_string_equal(cfg.accounts[0].password, t[i].want);
+		config_free(&cfg);
+	}
+}
+
+static void test_port_by_tls(void **state)
+{
+	static const struct {
+		const char *keys, *port;
+		enum tls_mode tls;
+	} t[] = {
+		{ "", "995", TLS_IMPLICIT },
+		{ "tls = implicit\n", "995", TLS_IMPLICIT },
+		{ "tls = starttls\n", "110", TLS_STARTTLS },
+		{ "tls = none\nallow_plaintext = yes\n", "110", TLS_NONE },
+		{ "tls = starttls\nport = 995\n", "995", TLS_STARTTLS },
+		{ "tls = implicit\nport = 110\n", "110", TLS_IMPLICIT },
+		{ "port = 1\n", "1", TLS_IMPLICIT },
+		{ "port = 65535\n", "65535", TLS_IMPLICIT },
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[512];
+		struct config cfg;
+
+		snprintf(text, sizeof(text), "[work]\n" GOOD "%s", t[i].keys);
+		cfg = load_ok(f, text);
+		assert_string_equal(cfg.accounts[0].port, t[i].port);
+		assert_int_equal(cfg.accounts[0].tls, t[i].tls);
+		config_free(&cfg);
+	}
+}
+
+static void test_bools(void **state)
+{
+	static const struct {
+		const char *word;
+		bool value;
+	} t[] = {
+		{ "yes", true }, { "no", false }, { "true", true },
+		{ "false", false }, { "1", true }, { "0", false },
+		{ "on", true }, { "off", false },
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[512];
+		struct config cfg;
+
+		snprintf(text, sizeof(text),
+			 "[work]\n" GOOD "allow_plaintext = %s\n"
+			 "received_header = %s\n", t[i].word, t[i].word);
+		cfg = load_ok(f, text);
+		assert_int_equal(cfg.accounts[0].allow_plaintext, t[i].value);
+		assert_int_equal(cfg.accounts[0].received_header, t[i].value);
+		config_free(&cfg);
+	}
+}
+
+static void test_timeouts(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f, "[work]\n" GOOD "timeout = 1\n");
+
+	assert_int_equal(cfg.accounts[0].timeout, 1);
+	config_free(&cfg);
+}
+
+static void test_home_expansion(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f,
+		"[defaults]\nstate_dir = ~/st\n"
+		"[work]\n" HOST USER PASS "maildir = ~/Mail/work\n"
+		"ca_file = ~/ca.pem\n");
+	char *md = tu_join(f->dir, "Mail/work");
+	char *sd = tu_join(f->dir, "st");
+	char *ca = tu_join(f->dir, "ca.pem");
+
+	assert_string_equal(cfg.accounts[0].maildir, md);
+	assert_string_equal(cfg.accounts[0].state_dir, sd);
+	assert_string_equal(cfg.accounts[0].ca_file, ca);
+	config_free(&cfg);
+	free(md);
+	free(sd);
+	free(ca);
+}
+
+static void test_xdg_state_home(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg;
+
+	setenv("XDG_STATE_HOME", "/xdg/state", 1);
+	cfg = load_ok(f, "[work]\n" GOOD);
+	unsetenv("XDG_STATE_HOME");
+	assert_string_equal(cfg.accounts[0].state_dir, "/xdg/state/popfetch");
+	config_free(&cfg);
+}
+
+static void test_default_path(void **state)
+{
+	struct fixture *f = *state;
+	char *p, *want = tu_join(f->dir, ".config/popfetch/popfetch.ini");
+
+	p = config_default_path();
+	assert_non_null(p);
+	assert_string_equal(p, want);
+	free(p);
+	setenv("XDG_CONFIG_HOME", "/xdg/config", 1);
+	p = config_default_path();
+	assert_string_equal(p, "/xdg/config/popfetch/popfetch.ini");
+	free(p);
+	unsetenv("XDG_CONFIG_HOME");
+	unsetenv("HOME");
+	assert_null(config_default_path());
+	setenv("HOME", f->dir, 1);
+	free(want);
+}
+
+/* config_free() on an empty config is fine, and twice too. */
+static void test_free_empty(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	config_free(&cfg);
+	config_free(&cfg);
+}
+
+/* ---- bad files ---- */
+
+struct bad_case {
+	const char *name;
+	const char *text;
+	mode_t mode;
+	enum pf_status status;
+	const char *section;	/* must appear in the error; NULL: none */
+	const char *key;	/* must appear; "a|b": one of them */
+};
+
+#define BAD(name, text, section, key) \
+	{ name, text, 0600, PF_CONFIG, section, key }
+
+static const struct bad_case bad_cases[] = {
+	BAD("missing host", "[work]\n" USER PASS MDIR, "work", "host"),
+	BAD("missing user", "[work]\n" HOST PASS MDIR, "work", "user"),
+	BAD("missing password", "[work]\n" HOST USER MDIR, "work",
+	    "password"),
+	BAD("missing maildir", "[work]\n" HOST USER PASS, "work", "maildir"),
+	BAD("empty host", "[work]\nhost =\n" USER PASS MDIR, "work", "host"),
+	BAD("unknown key", "[work]\n" GOOD "colour = blue\n", "work",
+	    "colour"),
+	BAD("unknown key in defaults",
+	    "[defaults]\ncolour = blue\n[work]\n" GOOD, "defaults", "colour"),
+	BAD("bad tls", "[work]\n" GOOD "tls = ssl\n", "work", "tls"),
+	BAD("empty tls", "[work]\n" GOOD "tls =\n", "work", "tls"),
+	BAD("port 0", "[work]\n" GOOD "port = 0\n", "work", "port"),
+	BAD("port 65536", "[work]\n" GOOD "port = 65536\n", "work", "port"),
+	BAD("port abc", "[work]\n" GOOD "port = abc\n", "work", "port"),
+	BAD("port -1", "[work]\n" GOOD "port = -1\n", "work", "port"),
+	BAD("port 99999999999999999999", "[work]\n" GOOD
+	    "port = 99999999999999999999\n", "work", "port"),
+	BAD("port 110x", "[work]\n" GOOD "port = 110x\n", "work", "port"),
+	BAD("port pop3s", "[work]\n" GOOD "port = pop3s\n", "work", "port"),
+	BAD("timeout 0", "[work]\n" GOOD "timeout = 0\n", "work", "timeout"),
+	BAD("timeout 3601", "[work]\n" GOOD "timeout = 3601\n", "work",
+	    "timeout"),
+	BAD("timeout abc", "[work]\n" GOOD "timeout = abc\n", "work",
+	    "timeout"),
+	BAD("timeout -5", "[work]\n" GOOD "timeout = -5\n", "work",
+	    "timeout"),
+	BAD("timeout 1.5", "[work]\n" GOOD "timeout = 1.5\n", "work",
+	    "timeout"),
+	BAD("bad timeout in defaults",
+	    "[defaults]\ntimeout = never\n[work]\n" GOOD, NULL, "timeout"),
+	BAD("bad allow_plaintext", "[work]\n" GOOD "allow_plaintext = maybe\n",
+	    "work", "allow_plaintext"),
+	BAD("bad received_header", "[work]\n" GOOD "received_header = 2\n",
+	    "work", "received_header"),
+	BAD("tls none without allow_plaintext",
+	    "[work]\n" GOOD "tls = none\n", "work", "tls|allow_plaintext"),
+	BAD("tls none, allow_plaintext no",
+	    "[work]\n" GOOD "tls = none\nallow_plaintext = no\n", "work",
+	    "tls|allow_plaintext"),
+	BAD("section with a space", "[bad name]\n" GOOD, "bad name", NULL),
+	BAD("section with a slash", "[a/b]\n" GOOD, "a/b", NULL),
+	BAD("section with a '!'", "[x!]\n" GOOD, "x!", NULL),
+	BAD("no accounts", "[defaults]\ntimeout = 5\n", NULL, NULL),
+	BAD("empty file", "", NULL, NULL),
+	BAD("comments only", "; nothing\n# here\n", NULL, NULL),
+	BAD("syntax error", "[work]\n" GOOD "this is not a key value\n", NULL,
+	    NULL),
+	BAD("one bad account spoils the file",
+	    "[good]\n" GOOD "[bad]\n" GOOD "port = 0\n", "bad", "port"),
+	{ "password readable by others", "[work]\n" GOOD, 0644, PF_NOPERM,
+	  NULL, NULL },
+	{ "password readable by group", "[work]\n" GOOD, 0640, PF_NOPERM,
+	  NULL, NULL },
+	{ "password readable by others only", "[work]\n" GOOD, 0604,
+	  PF_NOPERM, NULL, NULL },
+};
+
+static bool has_one_of(const char *text, const char *alternatives)
+{
+	const char *p = alternatives;
+
+	for (;;) {
+		const char *bar = strchr(p, '|');
+		char word[64];
+
+		snprintf(word, sizeof(word), "%.*s",
+			 (int)(bar ? (size_t)(bar - p) : strlen(p)), p);
+		if (strstr(text, word) != NULL)
+			return true;
+		if (bar == NULL)
+			return false;
+		p = bar + 1;
+	}
+}
+
+static void test_bad(void **state)
+{
+	struct fixture *f = *state;
+	unsigned nfail = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		struct config cfg;
+		struct error err;
+		enum pf_status ret = load(f, c->text, c->mode, &cfg, &err);
+		bool good = ret == c->status && err.status == c->status &&
+			    strstr(err.text, f->path) != NULL &&
+			    (c->section == NULL ||
+			     strstr(err.text, c->section) != NULL) &&
+			    (c->key == NULL || has_one_of(err.text, c->key)) &&
+			    (c->status != PF_NOPERM ||
+			     strstr(err.text, "chmod 600") != NULL);
+
+		if (!good) {
+			print_error("# %s: got %d '%s', want %d naming "
+				    "[%s] %s\n", c->name, ret, err.text,
+				    c->status, c->section ? c->section : "",
+				    c->key ? c->key : "");
+			nfail++;
+		}
+		/* nothing half-validated comes back */
+		if (ret != PF_OK) {
+			assert_int_equal(cfg.naccounts, 0);
+			assert_null(cfg.accounts);
+		}
+		config_free(&cfg);
+	}
+	assert_int_equal(nfail, 0);
+}
+
+static void test_missing_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg;
+	struct error err;
+	char *path = tu_join(f->dir, "nope.ini");
+
+	memset(&cfg, 0, sizeof(cfg));
+	error_clear(&err);
+	assert_int_equal(config_load(path, &cfg, &err), PF_CONFIG);
+	assert_non_null(strstr(err.text, path));
+	assert_int_equal(cfg.naccounts, 0);
+	config_free(&cfg);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_minimal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_section_case, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_quoted_password, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_port_by_tls, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_home_expansion, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_xdg_state_home, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_default_path, setup,
+						teardown),
+		cmocka_unit_test(test_free_empty),
+		cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,500 @@
+/*
+ * test_state.c - per-account UID state: snapshot and journal round trips,
+ * pending deliveries after a crash, the account lock, corrupt files.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "error.h"
+#include "state.h"
+#include "testutil.h"
+#include "util.h"
+
+#define B(s) s, sizeof(s) - 1
+
+struct fixture {
+	char *dir;	/* private temp dir */
+	char *sd;	/* the state dir, not yet created */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->dir = tu_mkdtemp();
+	f->sd = tu_join(f->dir, "a/state");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tu_rm_rf(f->dir);
+	free(f->dir);
+	free(f->sd);
+	free(f);
+	return 0;
+}
+
+static struct state *open_ok(struct fixture *f, const char *account)
+{
+	struct state *st = NULL;
+	struct error err;
+
+	error_clear(&err);
+	if (state_open(f->sd, account, &st, &err) != PF_OK)
+		fail_msg("state_open: %s", err.text);
+	assert_non_null(st);
+	return st;
+}
+
+static void ok(enum pf_status ret, const struct error *err)
+{
+	if (ret != PF_OK)
+		fail_msg("%s", err->text);
+}
+
+static void deliver(struct state *st, const char *uid, const char *token)
+{
+	struct error err;
+
+	error_clear(&err);
+	ok(state_intent(st, uid, token, &err), &err);
+	ok(state_delivered(st, uid, 1700000000, &err), &err);
+}
+
+static void close_ok(struct state **st)
+{
+	state_close(st);
+	assert_null(*st);
+}
+
+static void test_open_creates_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	size_t n = 99;
+
+	assert_true(tu_is_dir_with_mode(f->sd, 0700));
+	assert_int_equal(state_count(st), 0);
+	assert_false(state_has(st, "anything"));
+	state_pending(st, &n);
+	assert_int_equal(n, 0);
+	close_ok(&st);
+	state_close(&st);	/* NULL is fine */
+}
+
+static void test_round_trip_saved(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	char *snap = tu_join(f->sd, "work.state");
+	size_t n;
+
+	deliver(st, "uid-1", "tok-1");
+	deliver(st, "uid-2", "tok-2");
+	assert_true(state_has(st, "uid-1"));
+	assert_true(state_has(st, "uid-2"));
+	assert_false(state_has(st, "uid-3"));
+	assert_false(state_has(st, "uid-"));
+	assert_false(state_has(st, "uid-10"));
+	assert_int_equal(state_count(st), 2);
+	error_clear(&err);
+	ok(state_sync(st, &err), &err);
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+
+	/* the snapshot starts with its version line */
+	{
+		char *text = tu_read_file(snap, &n);
+
+		assert_non_null(text);
+		assert_memory_equal(text, "popfetch-state 1\n", 17);
+		free(text);
+	}
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 2);
+	assert_true(state_has(st, "uid-1"));
+	assert_true(state_has(st, "uid-2"));
+	state_pending(st, &n);
+	assert_int_equal(n, 0);
+	/* more on top of the snapshot, then save again */
+	deliver(st, "uid-3", "tok-3");
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 3);
+	assert_true(state_has(st, "uid-3"));
+	close_ok(&st);
+	free(snap);
+}
+
+/* Without state_save() the journal alone remembers deliveries. */
+static void test_round_trip_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	size_t n;
+
+	deliver(st, "uid-1", "tok-1");
+	error_clear(&err);
+	ok(state_save(st, &err), &err);
+	deliver(st, "uid-2", "tok-2");
+	deliver(st, "uid-3", "tok-3");
+	ok(state_sync(st, &err), &err);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 3);
+	assert_true(state_has(st, "uid-1"));
+	assert_true(state_has(st, "uid-2"));
+	assert_true(state_has(st, "uid-3"));
+	state_pending(st, &n);
+	assert_int_equal(n, 0);
+	close_ok(&st);
+}
+
+/* Recording the same UID twice counts it once. */
+static void test_duplicate(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+
+	deliver(st, "uid-1", "tok-1");
+	deliver(st, "uid-1", "tok-1b");
+	assert_int_equal(state_count(st), 1);
+	error_clear(&err);
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 1);
+	close_ok(&st);
+}
+
+/* An "I" without its "D": the crash came between the intent and the
+ * record; the next run must ask the delivery. */
+static void test_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	const struct state_pending *p;
+	struct error err;
+	size_t n;
+
+	deliver(st, "done", "tok-done");
+	error_clear(&err);
+	ok(state_intent(st, "half-1", "tok-h1", &err), &err);
+	ok(state_intent(st, "half-2", "tok-h2", &err), &err);
+	close_ok(&st);		/* no save: as if killed */
+
+	st = open_ok(f, "work");
+	assert_true(state_has(st, "done"));
+	assert_false(state_has(st, "half-1"));
+	assert_false(state_has(st, "half-2"));
+	p = state_pending(st, &n);
+	assert_int_equal(n, 2);
+	assert_non_null(p);
+	if (strcmp(p[0].uid, "half-1") == 0) {
+		assert_string_equal(p[0].token, "tok-h1");
+		assert_string_equal(p[1].uid, "half-2");
+		assert_string_equal(p[1].token, "tok-h2");
+	} else {
+		assert_string_equal(p[0].uid, "half-2");
+		assert_string_equal(p[0].token, "tok-h2");
+		assert_string_equal(p[1].uid, "half-1");
+		assert_string_equal(p[1].token, "tok-h1");
+	}
+
+	/* one arrived, one did not */
+	ok(state_resolve(st, "half-1", true, &err), &err);
+	ok(state_resolve(st, "half-2", false, &err), &err);
+	state_pending(st, &n);
+	assert_int_equal(n, 0);
+	assert_true(state_has(st, "half-1"));
+	assert_false(state_has(st, "half-2"));
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	state_pending(st, &n);
+	assert_int_equal(n, 0);
+	assert_true(state_has(st, "done"));
+	assert_true(state_has(st, "half-1"));
+	assert_false(state_has(st, "half-2"));
+	assert_int_equal(state_count(st), 2);
+	close_ok(&st);
+}
+
+/* A pending intent survives a save that happens before it is resolved. */
+static void test_pending_survives_save(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	size_t n;
+
+	error_clear(&err);
+	ok(state_intent(st, "half", "tok", &err), &err);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	state_pending(st, &n);
+	assert_int_equal(n, 1);
+	close_ok(&st);
+}
+
+static void test_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work"), *st2 = NULL, *other;
+	struct error err;
+	int status;
+	pid_t pid;
+
+	error_clear(&err);
+	assert_int_equal(state_open(f->sd, "work", &st2, &err), PF_TEMPFAIL);
+	assert_null(st2);
+	assert_int_equal(err.status, PF_TEMPFAIL);
+	assert_true(err.text[0] != '\0');
+
+	/* another process, too */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct state *c = NULL;
+
+		_exit(state_open(f->sd, "work", &c, &err) == PF_TEMPFAIL ?
+		      0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* other accounts are independent */
+	other = open_ok(f, "home");
+	close_ok(&other);
+
+	close_ok(&st);
+	st = open_ok(f, "work");
+	close_ok(&st);
+}
+
+static void write_state_file(struct fixture *f, const char *name,
+			     const char *text, size_t len)
+{
+	char *path = tu_join(f->sd, name);
+
+	assert_int_equal(util_mkdir_p(f->sd, 0700), 0);
+	assert_int_equal(tu_write_file(path, text, len, 0600), 0);
+	free(path);
+}
+
+static void test_corrupt(void **state)
+{
+	static const struct {
+		const char *file, *text;
+		size_t len;
+	} t[] = {
+		{ "work.state", B("garbage\n") },
+		{ "work.state", B("popfetch-state 2\nuid 1700000000\n") },
+		{ "work.state", B("popfetch-state 1\nuid notatime\n") },
+		{ "work.state", B("popfetch-state 1\nuid\n") },
+		{ "work.state", B("popfetch-state 1\nu\001id 1700000000\n") },
+		{ "work.state", B("\0\0\0\0\0\0\0") },
+		{ "work.journal", B("X uid 1\n") },
+		{ "work.journal", B("D\n") },
+		{ "work.journal", B("I uid\n") },
+		{ "work.journal", B("Q what is this\nD uid 1700000000\n") },
+	};
+	struct fixture *f = *state;
+	unsigned nfail = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct state *st = NULL;
+		struct error err;
+		enum pf_status ret;
+
+		tu_rm_rf(f->sd);
+		write_state_file(f, t[i].file, t[i].text, t[i].len);
+		error_clear(&err);
+		ret = state_open(f->sd, "work", &st, &err);
+		if (ret == PF_OK) {
+			print_error("# %s '%s': accepted\n", t[i].file,
+				    t[i].text);
+			nfail++;
+			state_close(&st);
+			continue;
+		}
+		assert_null(st);
+		assert_int_equal(err.status, ret);
+		assert_true(err.text[0] != '\0');
+		if (ret != PF_IOERR) {
+			print_error("# %s '%s': status %d, want PF_IOERR: %s\n",
+				    t[i].file, t[i].text, ret, err.text);
+			nfail++;
+		}
+		if (strstr(err.text, t[i].file) == NULL) {
+			print_error("# error does not name %s: %s\n", t[i].file,
+				    err.text);
+			nfail++;
+		}
+	}
+	assert_int_equal(nfail, 0);
+}
+
+/* A journal record cut off by a crash (no newline) never counted: the
+ * file still opens, and records appended afterwards are read back whole,
+ * not glued to the torn line. */
+static void test_torn_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	struct error err;
+
+	write_state_file(f, "work.journal",
+			 B("I a tok\nD a 1700000000\nI b tok\nD b 17"));
+	st = open_ok(f, "work");
+	assert_true(state_has(st, "a"));
+	assert_false(state_has(st, "b"));
+	deliver(st, "c", "tok-c");
+	error_clear(&err);
+	ok(state_sync(st, &err), &err);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	assert_true(state_has(st, "a"));
+	assert_true(state_has(st, "c"));
+	close_ok(&st);
+}
+
+/* Every character RFC 1939 allows in a UID (0x21..0x7e), at every place
+ * in a UID, survives the journal and the snapshot. */
+static void test_uid_charset(void **state)
+{
+	struct fixture *f = *state;
+	char uids[94 + 2][71];
+	size_t nuids = 0, i, pass;
+
+	for (i = 0; i < 94; i++) {
+		uids[nuids][0] = (char)(0x21 + i);
+		uids[nuids][1] = '\0';
+		nuids++;
+	}
+	for (i = 0; i < 94; i++)	/* all of them, 47 + 47 */
+		uids[nuids + i / 47][i % 47] = (char)(0x21 + i);
+	uids[nuids][47] = uids[nuids + 1][47] = '\0';
+	nuids += 2;
+
+	for (pass = 0; pass < 2; pass++) {
+		struct state *st;
+		struct error err;
+
+		tu_rm_rf(f->sd);
+		st = open_ok(f, "work");
+		for (i = 0; i < nuids; i++)
+			deliver(st, uids[i], "tok");
+		error_clear(&err);
+		if (pass == 1)
+			ok(state_save(st, &err), &err);
+		close_ok(&st);
+		/* pass 0 reads the journal, pass 1 the snapshot */
+		st = open_ok(f, "work");
+		assert_int_equal(state_count(st), nuids);
+		for (i = 0; i < nuids; i++)
+			if (!state_has(st, uids[i]))
+				fail_msg("lost uid '%s' (pass %zu)", uids[i],
+					 pass);
+		close_ok(&st);
+	}
+}
+
+/* A 70-character UID and a token of the longest allowed size. */
+static void test_long_uid(void **state)
+{
+	struct fixture *f = *state;
+	char uid[71], token[256];
+	struct state *st = open_ok(f, "work");
+	const struct state_pending *p;
+	struct error err;
+	size_t n;
+
+	memset(uid, 'u', 70);
+	uid[70] = '\0';
+	memset(token, 't', 255);
+	token[255] = '\0';
+	error_clear(&err);
+	ok(state_intent(st, uid, token, &err), &err);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	p = state_pending(st, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(p[0].uid, uid);
+	assert_string_equal(p[0].token, token);
+	close_ok(&st);
+}
+
+/* A mailbox of 10,000 messages, the size the hot paths are made for. */
+static void test_many(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	char uid[32];
+	size_t i;
+
+	error_clear(&err);
+	for (i = 0; i < 10000; i++) {
+		snprintf(uid, sizeof(uid), "%08zx.uid", i * 2654435761u);
+		ok(state_intent(st, uid, "tok", &err), &err);
+		ok(state_delivered(st, uid, 1700000000, &err), &err);
+	}
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 10000);
+	for (i = 0; i < 10000; i++) {
+		snprintf(uid, sizeof(uid), "%08zx.uid", i * 2654435761u);
+		assert_true(state_has(st, uid));
+	}
+	assert_false(state_has(st, "nope"));
+	close_ok(&st);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open_creates_dir),
+		T(test_round_trip_saved),
+		T(test_round_trip_journal),
+		T(test_duplicate),
+		T(test_pending),
+		T(test_pending_survives_save),
+		T(test_lock),
+		T(test_corrupt),
+		T(test_torn_journal),
+		T(test_uid_charset),
+		T(test_long_uid),
+		T(test_many),
+	};
+
+	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
