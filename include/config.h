@@ -21,6 +21,12 @@ enum tls_mode {
 	TLS_NONE		/* no TLS at all */
 };
 
+enum delete_mode {
+	DELETE_NO = 0,		/* leave every message on the server */
+	DELETE_PER_MESSAGE,	/* RETR 1, DELE 1, RETR 2, DELE 2 ... ("Foxmail") */
+	DELETE_BATCH		/* RETR 1..n, then DELE 1..n ("Outlook") */
+};
+
 struct account {
 	char *name;		/* section name */
 	char *host;
@@ -30,7 +36,12 @@ struct account {
 	char *user;
 	char *password;		/* NULL if not configured; wiped on free */
 	bool allow_plaintext;
-	char *maildir;		/* ~ expanded */
+	char *maildir;		/* ~ expanded; exactly one of maildir, */
+	char *mbox;		/* mbox (~ expanded) and */
+	char *mda;		/* mda (a command, run without a shell) is set */
+	enum delete_mode del;
+	unsigned keep_days;	/* 0: off; only with DELETE_NO */
+	unsigned long long max_size;	/* bytes; 0: no limit */
 	bool received_header;
 	char *state_dir;	/* ~ expanded */
 	int timeout;		/* seconds */

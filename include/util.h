@@ -56,6 +56,15 @@ int64_t util_now_ms(void);
  * unknown).  Static storage. */
 const char *util_hostname(void);
 
+/* Splits a command line into words the way a user expects without a
+ * shell: blanks separate words, '...' and "..." quote (no escapes inside
+ * '...'; inside "..." and outside quotes a backslash escapes the next
+ * character).  Returns a NULL-terminated array (free with
+ * util_free_words()), or NULL with *why_r set for an unterminated quote or
+ * an empty command. */
+char **util_split_words(const char *cmd, const char **why_r);
+void util_free_words(char **words);
+
 /* Overwrites len bytes at p in a way the compiler cannot elide. */
 void util_wipe(void *p, size_t len);
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,7 +26,10 @@
 #define DEFAULTS_SECTION "defaults"
 #define ACCOUNT_NAME_MAX 64
 
-enum key_type { K_STRING, K_PATH, K_BOOL, K_TIMEOUT, K_PORT, K_TLS };
+enum key_type {
+	K_STRING, K_PATH, K_BOOL, K_TIMEOUT, K_PORT, K_TLS, K_COMMAND,
+	K_DELETE, K_DAYS, K_SIZE
+};
 
 struct key_def {
 	const char *name;
@@ -45,7 +49,12 @@ static const struct key_def keys[] = {
 	{ "user", K_STRING, ACC(user), true, NULL },
 	{ "password", K_STRING, ACC(password), true, NULL },
 	{ "allow_plaintext", K_BOOL, ACC(allow_plaintext), false, "no" },
-	{ "maildir", K_PATH, ACC(maildir), true, NULL },
+	{ "maildir", K_PATH, ACC(maildir), false, NULL },
+	{ "mbox", K_PATH, ACC(mbox), false, NULL },
+	{ "mda", K_COMMAND, ACC(mda), false, NULL },
+	{ "delete", K_DELETE, ACC(del), false, "no" },
+	{ "keep_days", K_DAYS, ACC(keep_days), false, NULL },
+	{ "max_size", K_SIZE, ACC(max_size), false, NULL },
 	{ "received_header", K_BOOL, ACC(received_header), false, "yes" },
 	{ "state_dir", K_PATH, ACC(state_dir), false, NULL },
 	{ "timeout", K_TIMEOUT, ACC(timeout), false, "60" },
@@ -119,6 +128,49 @@ static int parse_bool(const char *v, bool *b_r)
 	return -1;
 }
 
+/* A command that splits into words and uses only %u, %a and %%. */
+static bool valid_command(const char *v)
+{
+	const char *why = NULL;
+	char **words = util_split_words(v, &why);
+	bool ok = words != NULL;
+	size_t i;
+
+	for (i = 0; ok && words[i] != NULL; i++) {
+		const char *pc = words[i];
+
+		while (ok && (pc = strchr(pc, '%')) != NULL) {
+			ok = pc[1] == 'u' || pc[1] == 'a' || pc[1] == '%';
+			pc += 2;
+		}
+	}
+	util_free_words(words);
+	return ok;
+}
+
+/* "1000", "64k", "10M", "2G" (binary multiples). */
+static int parse_size(const char *v, unsigned long long *n_r)
+{
+	char digits[32];
+	size_t len = strlen(v);
+	unsigned shift = 0;
+
+	if (len == 0 || len >= sizeof(digits))
+		return -1;
+	memcpy(digits, v, len + 1);
+	switch (digits[len - 1]) {
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	}
+	if (shift != 0)
+		digits[len - 1] = '\0';
+	if (util_parse_ull(digits, 1, ULLONG_MAX >> shift, n_r) < 0)
+		return -1;
+	*n_r <<= shift;
+	return 0;
+}
+
 static bool is_printable(const char *v)
 {
 	for (; *v != '\0'; v++)
@@ -164,6 +216,31 @@ static enum pf_status set_value(const struct config *cfg, const char *section,
 			goto bad;
 		*(char **)field = xasprintf("%llu", n);
 		return PF_OK;
+	case K_COMMAND:
+		if (!valid_command(v))
+			goto bad;
+		*(char **)field = xstrdup(v);
+		return PF_OK;
+	case K_DELETE:
+		if (strcasecmp(v, "no") == 0)
+			*(enum delete_mode *)field = DELETE_NO;
+		else if (strcasecmp(v, "per-message") == 0)
+			*(enum delete_mode *)field = DELETE_PER_MESSAGE;
+		else if (strcasecmp(v, "batch") == 0)
+			*(enum delete_mode *)field = DELETE_BATCH;
+		else
+			goto bad;
+		return PF_OK;
+	case K_DAYS:
+		if (util_parse_ull(v, 1, 36500, &n) < 0)
+			goto bad;
+		*(unsigned *)field = (unsigned)n;
+		return PF_OK;
+	case K_SIZE:
+		if (parse_size(v, &n) < 0)
+			goto bad;
+		*(unsigned long long *)field = n;
+		return PF_OK;
 	case K_TLS:
 		if (strcasecmp(v, "implicit") == 0)
 			*(enum tls_mode *)field = TLS_IMPLICIT;
@@ -183,6 +260,10 @@ bad:;
 		[K_TIMEOUT] = "seconds from 1 to 3600",
 		[K_PORT] = "a port number from 1 to 65535",
 		[K_TLS] = "implicit, starttls or none",
+		[K_COMMAND] = "a command with balanced quotes, using only %u, %a and %%",
+		[K_DELETE] = "no, per-message or batch",
+		[K_DAYS] = "days from 1 to 36500",
+		[K_SIZE] = "a size in bytes, optionally with k, M or G (at least 1)",
 	};
 	char shown[64];
 
@@ -288,6 +369,20 @@ static enum pf_status load_account(const struct config *cfg, dictionary *d,
 					 "XDG_STATE_HOME nor HOME is set",
 					 cfg->path, section);
 	}
+	int ndelivery = (acct->maildir != NULL) + (acct->mbox != NULL) +
+			(acct->mda != NULL);
+
+	if (ndelivery != 1)
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] maildir, mbox, mda: %s (a value in "
+				 "[defaults] counts too)", cfg->path, section,
+				 ndelivery == 0 ? "missing: set one of them to say "
+				 "where mail goes" : "set only one of them");
+	if (acct->keep_days != 0 && acct->del != DELETE_NO)
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] keep_days: only applies with delete = no "
+				 "(with delete set, messages go as soon as they "
+				 "are stored)", cfg->path, section);
 	if (acct->tls == TLS_NONE && acct->password != NULL &&
 	    !acct->allow_plaintext)
 		return error_set(err, PF_CONFIG,
@@ -391,7 +486,8 @@ enum pf_status config_load(const char *path, struct config *cfg,
 	}
 	nsec = iniparser_getnsec(d);
 	if (nsec > CONFIG_MAX_ACCOUNTS + 1) {
-		ret = error_set(err, PF_CONFIG, "%s: too many sections", path);
+		ret = error_set(err, PF_CONFIG, "%s: too many sections",
+				cfg->path);
 		goto out;
 	}
 	cfg->accounts = xcalloc((size_t)nsec + 1, sizeof(*cfg->accounts));
@@ -414,7 +510,7 @@ enum pf_status config_load(const char *path, struct config *cfg,
 	if (cfg->naccounts == 0)
 		ret = error_set(err, PF_CONFIG,
 				"%s: no account: add a section such as [work] "
-				"with host, user, password and maildir", path);
+				"with host, user, password and maildir", cfg->path);
 out:
 	if (d != NULL) {
 		/* iniparser keeps its own copy of every value, the password
@@ -451,6 +547,8 @@ static void account_free(struct account *a)
 		util_wipe(a->password, strlen(a->password));
 	free(a->password);
 	free(a->maildir);
+	free(a->mbox);
+	free(a->mda);
 	free(a->state_dir);
 }
 

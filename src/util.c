@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,4 +229,74 @@ void util_wipe(void *p, size_t len)
 {
 	if (p != NULL)
 		explicit_bzero(p, len);
+}
+
+char **util_split_words(const char *cmd, const char **why_r)
+{
+	size_t n = 0, cap = 8, len = strlen(cmd);
+	char **words = xcalloc(cap, sizeof(*words));
+	char *word = xmalloc(len + 1);
+	const char *p = cmd;
+
+	for (;;) {
+		size_t wl = 0;
+		bool any = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		while (*p != '\0' && *p != ' ' && *p != '\t') {
+			char q = *p;
+
+			any = true;
+			if (q == '\'' || q == '"') {
+				for (p++; *p != '\0' && *p != q; p++) {
+					if (q == '"' && *p == '\\' && p[1] != '\0')
+						p++;
+					word[wl++] = *p;
+				}
+				if (*p != q) {
+					*why_r = "unterminated quote";
+					goto fail;
+				}
+				p++;
+			} else {
+				if (q == '\\' && p[1] != '\0')
+					p++;
+				word[wl++] = *p++;
+			}
+		}
+		if (any) {
+			word[wl] = '\0';
+			if (n + 2 > cap) {
+				cap *= 2;
+				words = xrealloc(words, cap * sizeof(*words));
+			}
+			words[n++] = xstrdup(word);
+			words[n] = NULL;
+		}
+	}
+	free(word);
+	if (n == 0) {
+		*why_r = "empty command";
+		util_free_words(words);
+		return NULL;
+	}
+	return words;
+fail:
+	free(word);
+	util_free_words(words);
+	return NULL;
+}
+
+void util_free_words(char **words)
+{
+	size_t i;
+
+	if (words == NULL)
+		return;
+	for (i = 0; words[i] != NULL; i++)
+		free(words[i]);
+	free(words);
 }
