@@ -5,13 +5,16 @@
  * Files in the state directory, per account NAME:
  *   NAME.lock     held with flock() for the whole run (one popfetch per
  *                 account at a time)
- *   NAME.state    snapshot: "popfetch-state 1" then "UID FIRST_SEEN" lines;
+ *   NAME.state    snapshot: "popfetch-state 1" then "UID FIRST_SEEN" lines
+ *                 ("UID FIRST_SEEN big" for a message left on the server
+ *                 because of max_size, reported once);
  *                 replaced atomically (temp file, fsync, rename, fsync dir)
  *   NAME.journal  append-only records since the snapshot:
  *                   "I UID TOKEN"  a delivery of UID is about to happen;
  *                                  TOKEN tells the delivery how to find it
  *                   "D UID TIME"   UID is delivered
  *                   "X UID"        the delivery of UID did not happen
+ *                   "B UID TIME"   UID is too big; reported, left alone
  *
  * Exactly-once: an "I" record is written and fsynced before the message
  * can become visible in the mailbox.  After a crash, an "I" without its "D"
@@ -52,10 +55,25 @@ size_t state_count(const struct state *st);
 /* True if uid is recorded as delivered. */
 bool state_has(const struct state *st, const char *uid);
 
-/* Marks a known uid as present in this session's server listing.
- * Returns 0 if uid is unknown, 1 if it was known and is now marked, 2 if it
- * was already marked (the server listed it twice). */
-int state_mark_present(struct state *st, const char *uid);
+enum state_presence {
+	STATE_UNKNOWN = 0,	/* not delivered (maybe noted as too big) */
+	STATE_DELIVERED,	/* delivered earlier; *first_seen_r set */
+	STATE_DUPLICATE		/* listed twice in this session */
+};
+
+/* Marks uid as present in this session's server listing and says what we
+ * know of it.  Entries never marked are dropped by state_save() after
+ * state_prune_absent(). */
+enum state_presence state_mark_present(struct state *st, const char *uid,
+				       time_t *first_seen_r);
+
+/* Call once the whole server listing was marked: state_save() then drops
+ * the UIDs the server no longer has, so the state does not grow forever. */
+void state_prune_absent(struct state *st);
+
+/* Notes that uid is too big to fetch (journaled, not fsynced).  Returns
+ * true if it had been noted before (already reported to the user). */
+bool state_note_big(struct state *st, const char *uid, struct error *err);
 
 /* Interrupted deliveries from the journal (valid until the next call that
  * changes st).  Sets *n_r. */

@@ -25,8 +25,11 @@
 struct entry {
 	uint32_t uid_off;	/* into arena */
 	uint32_t first_seen;	/* Unix time (fits until 2106) */
-	uint32_t present;	/* listed by the server this session */
+	uint32_t flags;		/* ENTRY_* */
 };
+
+#define ENTRY_PRESENT 1u	/* listed by the server this session */
+#define ENTRY_BIG 2u		/* not delivered: too big, reported */
 
 struct state {
 	char *account;
@@ -40,6 +43,7 @@ struct state {
 	struct state_pending *pending;
 	size_t npending;
 	bool journal_dirty;	/* written since the last fsync */
+	bool prune;		/* drop entries not present at save */
 };
 
 static uint32_t hash_uid(const char *s)
@@ -78,7 +82,10 @@ static void grow_table(struct state *st)
 	free(old);
 }
 
-static void add_uid(struct state *st, const char *uid, uint32_t when)
+/* Adds uid with flags, or updates the flags of a known uid: a delivery
+ * clears ENTRY_BIG.  Returns the entry. */
+static struct entry *add_uid(struct state *st, const char *uid, uint32_t when,
+			     uint32_t flags)
 {
 	size_t len = strlen(uid) + 1;
 	uint32_t *slot;
@@ -86,8 +93,16 @@ static void add_uid(struct state *st, const char *uid, uint32_t when)
 	if ((uint64_t)(st->nentries + 1) * 2 > st->table_cap)
 		grow_table(st);
 	slot = find_slot(st, uid);
-	if (*slot != 0)
-		return;
+	if (*slot != 0) {
+		struct entry *e = &st->entries[*slot - 1];
+
+		if ((e->flags & ENTRY_BIG) && !(flags & ENTRY_BIG)) {
+			e->first_seen = when;
+			e->flags &= ~ENTRY_BIG;
+		}
+		e->flags |= flags & ENTRY_PRESENT;
+		return e;
+	}
 	if (st->arena_len + len > st->arena_cap) {
 		st->arena_cap = (st->arena_len + len) * 2;
 		st->arena = xrealloc(st->arena, st->arena_cap);
@@ -100,9 +115,10 @@ static void add_uid(struct state *st, const char *uid, uint32_t when)
 	memcpy(st->arena + st->arena_len, uid, len);
 	st->entries[st->nentries].uid_off = (uint32_t)st->arena_len;
 	st->entries[st->nentries].first_seen = when;
-	st->entries[st->nentries].present = 0;
+	st->entries[st->nentries].flags = flags;
 	st->arena_len += len;
 	*slot = ++st->nentries;
+	return &st->entries[st->nentries - 1];
 }
 
 size_t state_count(const struct state *st)
@@ -110,21 +126,39 @@ size_t state_count(const struct state *st)
 	return st->nentries;
 }
 
-bool state_has(const struct state *st, const char *uid)
+static struct entry *find_entry(const struct state *st, const char *uid)
 {
-	return st->table_cap != 0 && *find_slot(st, uid) != 0;
+	uint32_t idx = st->table_cap != 0 ? *find_slot(st, uid) : 0;
+
+	return idx != 0 ? &st->entries[idx - 1] : NULL;
 }
 
-int state_mark_present(struct state *st, const char *uid)
+bool state_has(const struct state *st, const char *uid)
 {
-	uint32_t idx = *find_slot(st, uid);
+	const struct entry *e = find_entry(st, uid);
 
-	if (idx == 0)
-		return 0;
-	if (st->entries[idx - 1].present)
-		return 2;
-	st->entries[idx - 1].present = 1;
-	return 1;
+	return e != NULL && !(e->flags & ENTRY_BIG);
+}
+
+enum state_presence state_mark_present(struct state *st, const char *uid,
+				       time_t *first_seen_r)
+{
+	struct entry *e = find_entry(st, uid);
+
+	if (e == NULL)
+		return STATE_UNKNOWN;
+	if (e->flags & ENTRY_PRESENT)
+		return STATE_DUPLICATE;
+	e->flags |= ENTRY_PRESENT;
+	if (e->flags & ENTRY_BIG)
+		return STATE_UNKNOWN;
+	*first_seen_r = (time_t)e->first_seen;
+	return STATE_DELIVERED;
+}
+
+void state_prune_absent(struct state *st)
+{
+	st->prune = true;
 }
 
 static void pending_drop(struct state *st, const char *uid)
@@ -199,10 +233,20 @@ static int apply_line(struct state *st, char *line, bool journal)
 	int n = split(line, w);
 	uint32_t t;
 
-	if (!journal)
-		return n == 2 && valid_word(w[0], 70) &&
-		       parse_time(w[1], &t) == 0
-		       ? (add_uid(st, w[0], t), 0) : -1;
+	if (!journal) {
+		bool big = n == 3 && strcmp(w[2], "big") == 0;
+
+		if ((n != 2 && !big) || !valid_word(w[0], 70) ||
+		    parse_time(w[1], &t) < 0)
+			return -1;
+		add_uid(st, w[0], t, big ? ENTRY_BIG : 0);
+		return 0;
+	}
+	if (n == 3 && strcmp(w[0], "B") == 0 && valid_word(w[1], 70) &&
+	    parse_time(w[2], &t) == 0) {
+		add_uid(st, w[1], t, ENTRY_BIG);
+		return 0;
+	}
 	if (n == 3 && strcmp(w[0], "I") == 0 && valid_word(w[1], 70) &&
 	    valid_word(w[2], 255)) {
 		if (!state_has(st, w[1]))
@@ -211,7 +255,7 @@ static int apply_line(struct state *st, char *line, bool journal)
 	}
 	if (n == 3 && strcmp(w[0], "D") == 0 && valid_word(w[1], 70) &&
 	    parse_time(w[2], &t) == 0) {
-		add_uid(st, w[1], t);
+		add_uid(st, w[1], t, 0);
 		pending_drop(st, w[1]);
 		return 0;
 	}
@@ -408,9 +452,25 @@ enum pf_status state_delivered(struct state *st, const char *uid,
 	ret = journal_append(st, line, err);
 	if (ret != PF_OK)
 		return ret;
-	add_uid(st, uid, t);
+	/* Just delivered from the server: it is present there. */
+	add_uid(st, uid, t, ENTRY_PRESENT);
 	pending_drop(st, uid);
 	return PF_OK;
+}
+
+bool state_note_big(struct state *st, const char *uid, struct error *err)
+{
+	char line[STATE_MAX_LINE];
+	struct entry *e = find_entry(st, uid);
+	uint32_t now = (uint32_t)time(NULL);
+
+	if (e != NULL && (e->flags & ENTRY_BIG))
+		return true;
+	snprintf(line, sizeof(line), "B %s %u\n", uid, now);
+	/* Losing this record only means reporting the message once more. */
+	(void)journal_append(st, line, err);
+	add_uid(st, uid, now, ENTRY_BIG | ENTRY_PRESENT);
+	return false;
 }
 
 enum pf_status state_resolve(struct state *st, const char *uid,
@@ -443,14 +503,18 @@ static enum pf_status write_snapshot(struct state *st, const char *tmpname,
 		goto fail;
 	len = (size_t)snprintf(buf, 65536, "%s\n", STATE_MAGIC);
 	for (i = 0; i < st->nentries; i++) {
+		const struct entry *e = &st->entries[i];
+
+		if (st->prune && !(e->flags & ENTRY_PRESENT))
+			continue;
 		if (len > 65536 - 100) {
 			if (util_write_all(fd, buf, len) < 0)
 				goto fail;
 			len = 0;
 		}
-		len += (size_t)snprintf(buf + len, 65536 - len, "%s %u\n",
-					entry_uid(st, i),
-					st->entries[i].first_seen);
+		len += (size_t)snprintf(buf + len, 65536 - len, "%s %u%s\n",
+					entry_uid(st, i), e->first_seen,
+					(e->flags & ENTRY_BIG) ? " big" : "");
 	}
 	if (util_write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		goto fail;
