@@ -45,12 +45,32 @@ struct deliver_ops {
 
 struct deliver {
 	const struct deliver_ops *ops;
+	/* True when a failed commit concerns that message only (an MDA's
+	 * verdict), so the next message may still be delivered; false when
+	 * it concerns the mailbox (disk full) and the account must stop. */
+	bool per_message_verdict;
 };
 
 /* Opens (creating with cur/ new/ tmp/, mode 0700, if missing) a Maildir.
  * Errors: PF_CANTCREAT. */
 enum pf_status deliver_maildir_open(const char *path, struct deliver **d_r,
 				    struct error *err);
+
+/* Opens an mbox file (created 0600 if missing, parent directories 0700)
+ * for mboxrd delivery.  Each message is appended under a PATH.lock
+ * dotlock and an fcntl lock, waited for at most timeout_s seconds; a
+ * failed append is truncated away.  Errors: PF_CANTCREAT. */
+enum pf_status deliver_mbox_open(const char *path, int timeout_s,
+				 struct deliver **d_r, struct error *err);
+
+/* A delivery that pipes each message to command (split into words
+ * without a shell; in each word %u becomes user, %a account, %% a %).
+ * Exit 0: delivered; 75 (EX_TEMPFAIL): PF_TEMPFAIL, try next run; other:
+ * PF_UNAVAILABLE for that message.  The command gets no password, no
+ * inherited descriptors beyond stdin/stdout/stderr. */
+enum pf_status deliver_mda_open(const char *command, const char *user,
+				const char *account, struct deliver **d_r,
+				struct error *err);
 
 /* Frees *d through its vtable and sets it NULL. */
 void deliver_free(struct deliver **d);
