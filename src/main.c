@@ -18,14 +18,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: popfetch [OPTION]... [ACCOUNT]...\n"
-"Download new mail from POP3 servers into Maildirs.\n"
+"Download new mail from POP3 servers into Maildirs, mboxes or an MDA.\n"
 "\n"
 "Without ACCOUNT, every account of the configuration file is fetched, in\n"
 "file order.  Messages already fetched are recognised by their UIDL and\n"
-"never fetched twice; nothing is deleted on the server.\n"
+"never fetched twice; an account's delete setting says whether they are\n"
+"deleted on the server once stored.\n"
 "\n"
 "  -c, --config FILE   read FILE instead of\n"
 "                      $XDG_CONFIG_HOME/popfetch/popfetch.ini\n"
+"  -k, --keep          delete nothing on any server in this run\n"
 "  -v, --verbose       one line per message and a summary per account\n"
 "      --trace         also show the POP3 dialogue on stderr (passwords\n"
 "                      are shown as ****)\n"
@@ -39,6 +41,7 @@ static void usage(FILE *f)
 }
 
 struct options {
+	struct run_options run;
 	char *config_path;
 	char **accounts;
 	int naccounts;
@@ -51,6 +54,7 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "trace", no_argument, NULL, 'T' },
+		{ "keep", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -58,7 +62,7 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 	int c;
 
 	*exit_now_r = false;
-	while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:kvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			free(o->config_path);
@@ -70,6 +74,9 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 			break;
 		case 'T':
 			log_set_level(LOG_TRACE);
+			break;
+		case 'k':
+			o->run.keep = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -146,9 +153,11 @@ int main(int argc, char **argv)
 	size_t i, nsel = 0;
 	bool exit_now;
 
-	/* A server that closes on us must not kill the run with SIGPIPE; the
-	 * write fails with EPIPE instead and that account reports it. */
+	/* A server or MDA that closes on us must not kill the run with
+	 * SIGPIPE, nor a file size limit with SIGXFSZ: the write fails with
+	 * EPIPE or EFBIG instead, and that account reports it. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	error_clear(&err);
 	ret = parse_args(argc, argv, &o, &exit_now);
 	if (ret != PF_OK || exit_now)
@@ -173,7 +182,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < nsel; i++) {
 		struct run_result res;
 
-		ret = runner_run_account(sel[i], &res, &err);
+		ret = runner_run_account(sel[i], &o.run, &res, &err);
 		if (ret != PF_OK)
 			report(sel[i]->name, &err);
 		all = error_combine(all, ret, &nfailed);

@@ -1,7 +1,8 @@
 /*
  * runner.c - one account, one function per phase:
  *   lock -> recover -> connect -> greeting -> CAPA -> [STLS -> CAPA] ->
- *   auth -> listing -> fetch loop -> state save -> QUIT.
+ *   auth -> listing + plan -> pending deletes -> fetch loop (per-message
+ *   DELE) -> batch DELE -> state save -> QUIT.
  *
  * Where a byte of a message goes: pop3_read_body() (dot-unstuffed, LF
  * endings) -> deliver write -> commit (fsync, rename, fsync dir); the UID is
@@ -14,8 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "crash.h"
 #include "deliver.h"
 #include "log.h"
+#include "plan.h"
 #include "pop3.h"
 #include "state.h"
 #include "transport.h"
@@ -30,6 +33,7 @@ struct msg {
 
 struct session {
 	const struct account *acct;
+	struct plan_policy policy;
 	struct run_result *res;
 	struct state *st;
 	struct deliver *dlv;
@@ -40,6 +44,11 @@ struct session {
 	size_t ntodo, todo_cap;
 	char *uids;		/* arena of the new messages' UIDs */
 	size_t uids_len, uids_cap;
+	uint32_t *dele;		/* delivered earlier, to delete now */
+	size_t ndele, dele_cap;
+	uint32_t *fetched;	/* delivered this session (batch DELE) */
+	size_t nfetched, nfetched_cap;
+	bool body_read;		/* no RETR body is partly read */
 	enum pf_status msg_failure;	/* first per-message failure */
 	unsigned nmsg_failed;
 };
@@ -53,12 +62,17 @@ static const char *todo_uid(const struct session *s, const struct msg *m)
 
 static enum pf_status phase_lock(struct session *s, struct error *err)
 {
+	const struct account *a = s->acct;
 	enum pf_status ret;
 
-	ret = state_open(s->acct->state_dir, s->acct->name, &s->st, err);
+	ret = state_open(a->state_dir, a->name, &s->st, err);
 	if (ret != PF_OK)
 		return ret;
-	return deliver_maildir_open(s->acct->maildir, &s->dlv, err);
+	if (a->maildir != NULL)
+		return deliver_maildir_open(a->maildir, &s->dlv, err);
+	if (a->mbox != NULL)
+		return deliver_mbox_open(a->mbox, a->timeout, &s->dlv, err);
+	return deliver_mda_open(a->mda, a->user, a->name, &s->dlv, err);
 }
 
 /* Settles deliveries that a killed run left half-done, before anything
@@ -245,6 +259,15 @@ static void todo_add(struct session *s, uint32_t num, const char *uid)
 	s->ntodo++;
 }
 
+static void num_add(uint32_t **v, size_t *n, size_t *cap, uint32_t num)
+{
+	if (*n == *cap) {
+		*cap = *cap == 0 ? 64 : *cap * 2;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = num;
+}
+
 static int cmp_uid(const void *a, const void *b, void *session)
 {
 	return strcmp(todo_uid(session, a), todo_uid(session, b));
@@ -293,11 +316,17 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 			break;
 		}
 		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
-		switch (state_mark_present(s->st, uid)) {
-		case 0:
+		time_t first_seen = 0;
+
+		switch (state_mark_present(s->st, uid, &first_seen)) {
+		case STATE_UNKNOWN:
 			todo_add(s, num, uid);
 			break;
-		case 2:
+		case STATE_DELIVERED:
+			if (plan_known(&s->policy, first_seen) == PLAN_DELETE)
+				num_add(&s->dele, &s->ndele, &s->dele_cap, num);
+			break;
+		case STATE_DUPLICATE:
 			ret = error_set(err, PF_PROTOCOL,
 					"UIDL lists unique-id %s twice", uid);
 			break;
@@ -306,6 +335,9 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 	free(numseen);
 	if (ret != PF_OK)
 		return ret;
+	/* The listing is complete: UIDs it lacks are gone from the server
+	 * and need not be remembered. */
+	state_prune_absent(s->st);
 	/* Two new messages with one UID would be one message to us. */
 	qsort_r(s->todo, s->ntodo, sizeof(*s->todo), cmp_uid, s);
 	for (i = 1; i < s->ntodo; i++)
@@ -352,6 +384,61 @@ static enum pf_status read_list(struct session *s, struct error *err)
 	return ret;
 }
 
+/* Leaves messages over max_size on the server, telling the user once. */
+static void skip_big(struct session *s, struct error *err)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < s->ntodo; i++) {
+		const struct msg *m = &s->todo[i];
+
+		if (plan_new(&s->policy, m->size) != PLAN_SKIP_BIG) {
+			s->todo[kept++] = *m;
+			continue;
+		}
+		if (!state_note_big(s->st, todo_uid(s, m), err))
+			log_warn(s->acct->name,
+				 "message %u (UID %s) is %llu bytes, over max_size "
+				 "%llu: left on the server (reported once)",
+				 m->num, todo_uid(s, m),
+				 (unsigned long long)m->size, s->acct->max_size);
+		else
+			log_verbose(s->acct->name,
+				    "message %u (UID %s) over max_size, skipped",
+				    m->num, todo_uid(s, m));
+	}
+	s->ntodo = kept;
+}
+
+/* Sends DELE for a message whose delivery is durable: the journal is
+ * synced first, so that no crash can forget a message the server has
+ * been told to delete.  A refused DELE concerns that message only. */
+static enum pf_status dele(struct session *s, uint32_t num,
+			   struct error *err)
+{
+	enum pop3_resp_code code;
+	enum pf_status ret;
+	bool ok;
+
+	ret = state_sync(s->st, err);
+	if (ret == PF_OK)
+		ret = pop3_cmd(s->pop, err, "DELE %u", num);
+	if (ret == PF_OK)
+		ret = pop3_read_status(s->pop, &ok, &code, err);
+	if (ret != PF_OK)
+		return ret;
+	crash_point("after-dele");
+	if (ok) {
+		s->res->deleted++;
+		return PF_OK;
+	}
+	log_error(s->acct->name, "message %u not deleted (server said: %s)",
+		  num, err->reply);
+	if (s->nmsg_failed++ == 0)
+		s->msg_failure = pop3_resp_code_status(code, PF_PROTOCOL);
+	return PF_OK;
+}
+
 static enum pf_status phase_listing(struct session *s, struct error *err)
 {
 	enum pf_status ret = read_stat(s, err);
@@ -360,10 +447,26 @@ static enum pf_status phase_listing(struct session *s, struct error *err)
 		ret = read_uidl(s, err);
 	if (ret == PF_OK && s->ntodo > 0)
 		ret = read_list(s, err);
+	if (ret == PF_OK)
+		skip_big(s, err);
 	if (ret == PF_OK) {
 		s->res->total = s->count;
 		s->res->skipped = s->count - (uint32_t)s->ntodo;
 	}
+	return ret;
+}
+
+/* Deletes messages delivered in earlier sessions: those whose session
+ * ended before QUIT (deletion pending) and, with keep_days, old ones.
+ * Their delivery is already durable in the state. */
+static enum pf_status phase_delete_pending(struct session *s,
+					   struct error *err)
+{
+	enum pf_status ret = PF_OK;
+	size_t i;
+
+	for (i = 0; i < s->ndele && ret == PF_OK; i++)
+		ret = dele(s, s->dele[i], err);
 	return ret;
 }
 
@@ -400,6 +503,7 @@ static enum pf_status stream_body(struct session *s, uint64_t *bytes_r,
 
 	error_clear(&derr);
 	*bytes_r = 0;
+	s->body_read = false;
 	pop3_body_begin(s->pop);
 	while (!end) {
 		const char *data;
@@ -408,10 +512,13 @@ static enum pf_status stream_body(struct session *s, uint64_t *bytes_r,
 		ret = pop3_read_body(s->pop, &data, &len, &end, err);
 		if (ret != PF_OK)
 			return ret;
+		if (*bytes_r > 0 || len > 0)
+			crash_point("mid-body");
 		*bytes_r += len;
 		if (dret == PF_OK && len > 0)
 			dret = s->dlv->ops->write(s->dlv, data, len, &derr);
 	}
+	s->body_read = true;
 	if (dret != PF_OK)
 		*err = derr;
 	return dret;
@@ -442,14 +549,11 @@ static enum pf_status fetch_one(struct session *s, const struct msg *m,
 			s->msg_failure = pop3_resp_code_status(code, PF_PROTOCOL);
 		return PF_OK;
 	}
+	crash_point("after-retr-status");
 	ret = s->dlv->ops->begin(s->dlv, token, err);
 	if (ret == PF_OK)
 		ret = state_intent(s->st, uid, token, err);
-	if (ret == PF_OK && s->acct->received_header)
-		ret = write_received(s, uid, err);
-	if (ret == PF_OK)
-		ret = stream_body(s, &bytes, err);
-	else {
+	if (ret != PF_OK) {
 		/* The body must still be read past, or the next reply would be
 		 * taken from the middle of this message. */
 		struct error ignored;
@@ -459,19 +563,42 @@ static enum pf_status fetch_one(struct session *s, const struct msg *m,
 		(void)stream_body(s, &skipped, &ignored);
 		return ret;
 	}
+	crash_point("after-intent");
+	if (s->acct->received_header)
+		ret = write_received(s, uid, err);
+	if (ret == PF_OK)
+		ret = stream_body(s, &bytes, err);
 	if (ret == PF_OK)
 		ret = s->dlv->ops->commit(s->dlv, err);
 	if (ret != PF_OK) {
 		s->dlv->ops->abort(s->dlv);
-		return ret;
+		/* Go on only if the failure was the delivery's and the
+		 * whole body was read, so the session is still in step. */
+		if (!s->dlv->per_message_verdict || !s->body_read)
+			return ret;
+		/* The delivery refused this message only: it stays on the
+		 * server, unrecorded, and is tried again next run. */
+		char line[ERROR_TEXT_MAX + ERROR_REPLY_MAX + 32];
+
+		error_format(err, line, sizeof(line));
+		log_error(s->acct->name, "message %u (UID %s) not delivered: %s",
+			  m->num, uid, line);
+		if (s->nmsg_failed++ == 0)
+			s->msg_failure = ret;
+		return state_resolve(s->st, uid, false, err);
 	}
+	crash_point("after-commit");
 	ret = state_delivered(s->st, uid, time(NULL), err);
 	if (ret != PF_OK)
 		return ret;
+	crash_point("after-delivered");
 	s->res->fetched++;
 	s->res->bytes += bytes;
 	log_verbose(s->acct->name, "fetched message %zu of %zu (UID %s, %llu bytes)",
 		    index + 1, s->ntodo, uid, (unsigned long long)bytes);
+	if (s->policy.del == DELETE_PER_MESSAGE)
+		return dele(s, m->num, err);
+	num_add(&s->fetched, &s->nfetched, &s->nfetched_cap, m->num);
 	return PF_OK;
 }
 
@@ -485,9 +612,26 @@ static enum pf_status phase_fetch(struct session *s, struct error *err)
 	return ret;
 }
 
+/* The Outlook order: every new message retrieved first, then all DELEs. */
+static enum pf_status phase_delete_batch(struct session *s,
+					 struct error *err)
+{
+	enum pf_status ret = PF_OK;
+	size_t i;
+
+	if (s->policy.del != DELETE_BATCH)
+		return PF_OK;
+	for (i = 0; i < s->nfetched && ret == PF_OK; i++)
+		ret = dele(s, s->fetched[i], err);
+	return ret;
+}
+
 static enum pf_status phase_quit(struct session *s, struct error *err)
 {
-	enum pf_status ret = pop3_cmd(s->pop, err, "QUIT");
+	enum pf_status ret;
+
+	crash_point("before-quit");
+	ret = pop3_cmd(s->pop, err, "QUIT");
 
 	if (ret == PF_OK)
 		ret = pop3_expect_ok(s->pop, PF_PROTOCOL, "QUIT failed", err);
@@ -501,16 +645,20 @@ static void session_free(struct session *s)
 	state_close(&s->st);
 	free(s->todo);
 	free(s->uids);
+	free(s->dele);
+	free(s->fetched);
 }
 
 enum pf_status runner_run_account(const struct account *acct,
+				  const struct run_options *opts,
 				  struct run_result *res, struct error *err)
 {
-	struct session s = { .acct = acct, .res = res };
+	struct session s = { .acct = acct, .res = res, .body_read = true };
 	enum pf_status ret, save;
 
 	memset(res, 0, sizeof(*res));
 	error_clear(err);
+	plan_policy_init(&s.policy, acct, opts->keep, time(NULL));
 	ret = phase_lock(&s, err);
 	if (ret == PF_OK)
 		ret = phase_recover(&s, err);
@@ -527,7 +675,11 @@ enum pf_status runner_run_account(const struct account *acct,
 	if (ret == PF_OK)
 		ret = phase_listing(&s, err);
 	if (ret == PF_OK)
+		ret = phase_delete_pending(&s, err);
+	if (ret == PF_OK)
 		ret = phase_fetch(&s, err);
+	if (ret == PF_OK)
+		ret = phase_delete_batch(&s, err);
 	/* Whatever happened, what was delivered is recorded for good. */
 	if (s.st != NULL) {
 		struct error serr;
@@ -538,16 +690,25 @@ enum pf_status runner_run_account(const struct account *acct,
 			ret = save;
 		}
 	}
-	if (ret == PF_OK)
+	if (ret == PF_OK) {
 		ret = phase_quit(&s, err);
+	} else if ((ret == PF_IOERR || ret == PF_CANTCREAT) && s.pop != NULL &&
+		   s.body_read) {
+		/* A local failure (disk full) leaves the session in step: end
+		 * it properly so that deletions already made take effect. */
+		struct error qerr;
+
+		(void)phase_quit(&s, &qerr);
+	}
 	if (ret == PF_OK && s.nmsg_failed > 0)
 		ret = error_set(err, s.msg_failure,
 				"%u of %zu new messages could not be retrieved",
 				s.nmsg_failed, s.ntodo);
 	if (ret == PF_OK || res->fetched > 0 || res->total > 0)
 		log_verbose(acct->name,
-			    "fetched %u, skipped %u of %u messages, %llu bytes",
-			    res->fetched, res->skipped, res->total,
+			    "fetched %u, skipped %u, deleted %u of %u messages, "
+			    "%llu bytes", res->fetched, res->skipped,
+			    res->deleted, res->total,
 			    (unsigned long long)res->bytes);
 	session_free(&s);
 	return ret;
