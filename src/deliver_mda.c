@@ -104,20 +104,6 @@ static enum pf_status mda_begin(struct deliver *d, char *token_r,
 	return PF_OK;
 }
 
-static enum pf_status mda_write(struct deliver *d, const char *buf,
-				size_t len, struct error *err)
-{
-	struct mda *m = (struct mda *)d;
-
-	if (!m->active)
-		return error_set(err, PF_SOFTWARE, "write outside a delivery");
-	if (util_write_all(m->fd, buf, len) < 0)
-		return error_set_errno(err, PF_UNAVAILABLE, errno,
-				       "MDA %s stopped reading the message",
-				       m->words[0]);
-	return PF_OK;
-}
-
 static int wait_child(pid_t pid)
 {
 	int status;
@@ -128,17 +114,10 @@ static int wait_child(pid_t pid)
 	return status;
 }
 
-static enum pf_status mda_commit(struct deliver *d, struct error *err)
+/* The MDA's exit status as our verdict on the message. */
+static enum pf_status verdict(const struct mda *m, int status,
+			      struct error *err)
 {
-	struct mda *m = (struct mda *)d;
-	int status;
-
-	if (!m->active)
-		return error_set(err, PF_SOFTWARE, "commit outside a delivery");
-	close(m->fd);
-	m->fd = -1;
-	status = wait_child(m->pid);
-	m->active = false;
 	if (status < 0)
 		return error_set_errno(err, PF_IOERR, errno,
 				       "cannot wait for MDA %s", m->words[0]);
@@ -154,6 +133,48 @@ static enum pf_status mda_commit(struct deliver *d, struct error *err)
 				 m->words[0], WEXITSTATUS(status));
 	return error_set(err, PF_UNAVAILABLE, "MDA %s killed by signal %d",
 			 m->words[0], WTERMSIG(status));
+}
+
+/* Closes the MDA's input and waits for its verdict. */
+static enum pf_status finish(struct mda *m, struct error *err)
+{
+	int status;
+
+	close(m->fd);
+	m->fd = -1;
+	status = wait_child(m->pid);
+	m->active = false;
+	return verdict(m, status, err);
+}
+
+static enum pf_status mda_write(struct deliver *d, const char *buf,
+				size_t len, struct error *err)
+{
+	struct mda *m = (struct mda *)d;
+
+	if (!m->active)
+		return error_set(err, PF_SOFTWARE, "write outside a delivery");
+	if (util_write_all(m->fd, buf, len) == 0)
+		return PF_OK;
+	if (errno != EPIPE)
+		return error_set_errno(err, PF_IOERR, errno,
+				       "cannot write to MDA %s", m->words[0]);
+	/* It stopped reading: its exit status says why.  If it says 0
+	 * the message was still not all handed over: not delivered. */
+	if (finish(m, err) == PF_OK)
+		return error_set(err, PF_UNAVAILABLE,
+				 "MDA %s exited before reading the whole message",
+				 m->words[0]);
+	return err->status;
+}
+
+static enum pf_status mda_commit(struct deliver *d, struct error *err)
+{
+	struct mda *m = (struct mda *)d;
+
+	if (!m->active)
+		return error_set(err, PF_SOFTWARE, "commit outside a delivery");
+	return finish(m, err);
 }
 
 static void mda_abort(struct deliver *d)
@@ -204,6 +225,29 @@ static const struct deliver_ops mda_ops = {
 	.free = mda_free,
 };
 
+/* True if name (with a '/') is executable, or (without) is found in
+ * PATH as execvp() would: caught before connecting, not per message. */
+static bool find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	bool found = false;
+	char *copy, *dir, *save = NULL;
+
+	if (strchr(name, '/') != NULL)
+		return access(name, X_OK) == 0;
+	copy = xstrdup(path != NULL ? path : "/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir != NULL && !found;
+	     dir = strtok_r(NULL, ":", &save)) {
+		char *full = xasprintf("%s/%s", dir[0] != '\0' ? dir : ".",
+				       name);
+
+		found = access(full, X_OK) == 0;
+		free(full);
+	}
+	free(copy);
+	return found;
+}
+
 enum pf_status deliver_mda_open(const char *command, const char *user,
 				const char *account, struct deliver **d_r,
 				struct error *err)
@@ -214,6 +258,12 @@ enum pf_status deliver_mda_open(const char *command, const char *user,
 
 	if (words == NULL)
 		return error_set(err, PF_CONFIG, "bad mda command: %s", why);
+	if (!find_program(words[0])) {
+		error_set(err, PF_UNAVAILABLE, "MDA program %s not found or "
+			  "not executable", words[0]);
+		util_free_words(words);
+		return PF_UNAVAILABLE;
+	}
 	m = xcalloc(1, sizeof(*m));
 	m->base.ops = &mda_ops;
 	m->base.per_message_verdict = true;

@@ -37,7 +37,7 @@ static void usage(FILE *f)
 "Exit status: 0 success; 64 usage; 78 configuration; 68 unknown host;\n"
 "69 unavailable; 75 temporary failure (try again later); 76 protocol;\n"
 "77 permission (login refused, certificate not trusted); 73 cannot create;\n"
-"74 I/O error.  See popfetch(1) and popfetch.ini(5).\n");
+"74 I/O error; 70 internal error.  See popfetch(1) and popfetch.ini(5).\n");
 }
 
 struct options {

@@ -491,11 +491,12 @@ static enum pf_status write_received(struct session *s, const char *uid,
 	return ret;
 }
 
-/* Streams the body of the current RETR into the open delivery; after a
- * delivery failure keeps reading to the end of the body (discarding it) so
- * that the session stays usable, and returns the delivery's error. */
-static enum pf_status stream_body(struct session *s, uint64_t *bytes_r,
-				  struct error *err)
+/* Streams the current RETR body, after our Received: line, into the open
+ * delivery.  The body is always read to its end, even after the delivery
+ * failed (the rest is discarded), so that the session stays in step; a
+ * delivery failure is returned after that. */
+static enum pf_status stream_body(struct session *s, const char *uid,
+				  uint64_t *bytes_r, struct error *err)
 {
 	struct error derr;
 	enum pf_status dret = PF_OK, ret;
@@ -504,6 +505,8 @@ static enum pf_status stream_body(struct session *s, uint64_t *bytes_r,
 	error_clear(&derr);
 	*bytes_r = 0;
 	s->body_read = false;
+	if (s->acct->received_header)
+		dret = write_received(s, uid, &derr);
 	pop3_body_begin(s->pop);
 	while (!end) {
 		const char *data;
@@ -553,21 +556,19 @@ static enum pf_status fetch_one(struct session *s, const struct msg *m,
 	ret = s->dlv->ops->begin(s->dlv, token, err);
 	if (ret == PF_OK)
 		ret = state_intent(s->st, uid, token, err);
-	if (ret != PF_OK) {
+	if (ret == PF_OK) {
+		crash_point("after-intent");
+		ret = stream_body(s, uid, &bytes, err);
+	} else {
 		/* The body must still be read past, or the next reply would be
 		 * taken from the middle of this message. */
 		struct error ignored;
-		uint64_t skipped;
 
+		/* (Writes to the aborted delivery fail harmlessly.) */
 		s->dlv->ops->abort(s->dlv);
-		(void)stream_body(s, &skipped, &ignored);
+		(void)stream_body(s, uid, &bytes, &ignored);
 		return ret;
 	}
-	crash_point("after-intent");
-	if (s->acct->received_header)
-		ret = write_received(s, uid, err);
-	if (ret == PF_OK)
-		ret = stream_body(s, &bytes, err);
 	if (ret == PF_OK)
 		ret = s->dlv->ops->commit(s->dlv, err);
 	if (ret != PF_OK) {
@@ -702,8 +703,9 @@ enum pf_status runner_run_account(const struct account *acct,
 	}
 	if (ret == PF_OK && s.nmsg_failed > 0)
 		ret = error_set(err, s.msg_failure,
-				"%u of %zu new messages could not be retrieved",
-				s.nmsg_failed, s.ntodo);
+				"%u message%s not retrieved, delivered or deleted "
+				"(see above); they stay on the server for the next run",
+				s.nmsg_failed, s.nmsg_failed == 1 ? "" : "s");
 	if (ret == PF_OK || res->fetched > 0 || res->total > 0)
 		log_verbose(acct->name,
 			    "fetched %u, skipped %u, deleted %u of %u messages, "
