@@ -315,10 +315,14 @@ static enum pf_status finish_header(struct mbox *m, struct error *err)
 	return PF_OK;
 }
 
-static bool header_complete(const struct mbox *m)
+/* Only the bytes just added (and the one before them) can complete the
+ * header: scanning all of it on each write would be quadratic. */
+static bool header_complete(const struct mbox *m, size_t from)
 {
+	if (from > 0)
+		from--;
 	return (m->hdrlen > 0 && m->hdr[0] == '\n') ||
-	       memmem(m->hdr, m->hdrlen, "\n\n", 2) != NULL ||
+	       memmem(m->hdr + from, m->hdrlen - from, "\n\n", 2) != NULL ||
 	       m->hdrlen >= MBOX_HEADER_MAX;
 }
 
@@ -349,6 +353,28 @@ static enum pf_status mb_begin(struct deliver *d, char *token_r,
 	m->hdrlen = m->outlen = m->ngt = m->fidx = 0;
 	m->q = Q_START;
 	m->last = '\n';
+	/* A file whose last line is unterminated (another program's, or a
+	 * message of ours cut by a crash) would swallow our separator: start
+	 * with the newlines that make it a blank line, so that readers and
+	 * recover() see a "\nFrom " here. */
+	if (m->offset > 0) {
+		char tail[2] = { '\n', '\n' };
+		size_t have = m->offset >= 2 ? 2 : 1, add = 0;
+		ssize_t n = pread(m->fd, tail + 2 - have, have,
+				  m->offset - (off_t)have);
+
+		if (n < 0) {
+			mbox_unlock(m);
+			m->active = false;
+			return error_set_errno(err, PF_IOERR, errno,
+					       "cannot read %s", m->path);
+		}
+		if (tail[1] != '\n')
+			add = 2;
+		else if (tail[0] != '\n')
+			add = 1;
+		(void)put(m, "\n\n", add, err);
+	}
 	snprintf(token_r, DELIVER_TOKEN_MAX, "%jd", (intmax_t)m->offset);
 	return PF_OK;
 }
@@ -363,7 +389,7 @@ static enum pf_status mb_write(struct deliver *d, const char *buf, size_t len,
 	if (m->header_done)
 		return put_quoted(m, buf, len, err);
 	while (len > 0 && !m->header_done) {
-		size_t n = MBOX_HEADER_MAX - m->hdrlen;
+		size_t n = MBOX_HEADER_MAX - m->hdrlen, from = m->hdrlen;
 
 		if (n > len)
 			n = len;
@@ -371,7 +397,7 @@ static enum pf_status mb_write(struct deliver *d, const char *buf, size_t len,
 		m->hdrlen += n;
 		buf += n;
 		len -= n;
-		if (header_complete(m) && finish_header(m, err) != PF_OK)
+		if (header_complete(m, from) && finish_header(m, err) != PF_OK)
 			return PF_IOERR;
 	}
 	return len > 0 ? put_quoted(m, buf, len, err) : PF_OK;
@@ -428,18 +454,25 @@ static void mb_abort(struct deliver *d)
 }
 
 /* True if [offset, end of file) holds a "\nFrom " line: someone else
- * appended after the interrupted message.  (Ours starts with "From " at
- * offset itself, and quoting keeps "\nFrom " out of its body.) */
+ * appended after the interrupted message.  Ours is up to two newlines
+ * (see mb_begin) and then our "From " separator, and quoting keeps
+ * "\nFrom " out of its body. */
 static bool foreign_message_after(struct mbox *m, off_t offset, off_t size)
 {
 	char buf[8192];
 	off_t pos = offset;
 	size_t keep = 0;
+	ssize_t n = pread(m->fd, buf, 2, pos);
+
+	/* Skip our own leading newlines so our separator is not taken for
+	 * another's. */
+	for (ssize_t i = 0; i < n && buf[i] == '\n'; i++)
+		pos++;
 
 	while (pos < size) {
-		ssize_t n = pread(m->fd, buf + keep, sizeof(buf) - keep, pos);
 		size_t have;
 
+		n = pread(m->fd, buf + keep, sizeof(buf) - keep, pos);
 		if (n <= 0)
 			return true;	/* cannot tell: do not truncate */
 		have = keep + (size_t)n;
