@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -87,6 +88,11 @@ static enum pf_status mda_begin(struct deliver *d, char *token_r,
 		 * nothing else: every other descriptor is close-on-exec. */
 		if (dup2(pfd[0], STDIN_FILENO) < 0)
 			_exit(EX_OSERR);
+		/* Descriptors popfetch was given without close-on-exec
+		 * (by cron, a shell) are not the MDA's either. */
+		if (close_range(STDERR_FILENO + 1, ~0U, 0) < 0)
+			for (int fd = STDERR_FILENO + 1; fd < 1024; fd++)
+				close(fd);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGXFSZ, SIG_DFL);
 		execvp(argv[0], argv);
@@ -225,6 +231,16 @@ static const struct deliver_ops mda_ops = {
 	.free = mda_free,
 };
 
+/* What execve() can run: an executable regular file (a directory passes
+ * access(X_OK) too). */
+static bool is_program(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(path, X_OK) == 0;
+}
+
 /* True if name (with a '/') is executable, or (without) is found in
  * PATH as execvp() would: caught before connecting, not per message. */
 static bool find_program(const char *name)
@@ -234,14 +250,14 @@ static bool find_program(const char *name)
 	char *copy, *dir, *save = NULL;
 
 	if (strchr(name, '/') != NULL)
-		return access(name, X_OK) == 0;
+		return is_program(name);
 	copy = xstrdup(path != NULL ? path : "/usr/bin:/bin");
 	for (dir = strtok_r(copy, ":", &save); dir != NULL && !found;
 	     dir = strtok_r(NULL, ":", &save)) {
 		char *full = xasprintf("%s/%s", dir[0] != '\0' ? dir : ".",
 				       name);
 
-		found = access(full, X_OK) == 0;
+		found = is_program(full);
 		free(full);
 	}
 	free(copy);
