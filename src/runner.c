@@ -339,6 +339,8 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 	 * and need not be remembered. */
 	state_prune_absent(s->st);
 	/* Two new messages with one UID would be one message to us. */
+	if (s->ntodo < 2)
+		return PF_OK;
 	qsort_r(s->todo, s->ntodo, sizeof(*s->todo), cmp_uid, s);
 	for (i = 1; i < s->ntodo; i++)
 		if (strcmp(todo_uid(s, &s->todo[i - 1]),

@@ -123,7 +123,14 @@ static struct entry *add_uid(struct state *st, const char *uid, uint32_t when,
 
 size_t state_count(const struct state *st)
 {
-	return st->nentries;
+	size_t n = 0;
+	uint32_t i;
+
+	/* Notes of too-big messages are not deliveries. */
+	for (i = 0; i < st->nentries; i++)
+		if (!(st->entries[i].flags & ENTRY_BIG))
+			n++;
+	return n;
 }
 
 static struct entry *find_entry(const struct state *st, const char *uid)
