@@ -509,6 +509,263 @@ static void test_missing_file(void **state)
 	free(path);
 }
 
+/* ---- mbox, mda, delete, keep_days, max_size ---- */
+
+#define ACCT "[work]\n" HOST USER PASS	/* without a delivery */
+
+static void test_delivery_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg;
+	const struct account *a;
+	char *mbox = tu_join(f->dir, "Mail/inbox");
+
+	/* the defaults of the new keys */
+	cfg = load_ok(f, "[work]\n" GOOD);
+	a = &cfg.accounts[0];
+	assert_null(a->mbox);
+	assert_null(a->mda);
+	assert_int_equal(a->del, DELETE_NO);
+	assert_int_equal(a->keep_days, 0);
+	assert_int_equal(a->max_size, 0);
+	config_free(&cfg);
+
+	cfg = load_ok(f, ACCT "mbox = ~/Mail/inbox\n");
+	a = &cfg.accounts[0];
+	assert_string_equal(a->mbox, mbox);
+	assert_null(a->maildir);
+	assert_null(a->mda);
+	config_free(&cfg);
+
+	cfg = load_ok(f, ACCT "mbox = /var/mail/alice\n");
+	assert_string_equal(cfg.accounts[0].mbox, "/var/mail/alice");
+	config_free(&cfg);
+
+	/* the command is kept as written; it is split when it runs */
+	cfg = load_ok(f, ACCT "mda = /usr/bin/procmail -d %u\n");
+	a = &cfg.accounts[0];
+	assert_string_equal(a->mda, "/usr/bin/procmail -d %u");
+	assert_null(a->maildir);
+	assert_null(a->mbox);
+	config_free(&cfg);
+
+	cfg = load_ok(f, ACCT "mda = \"sh -c 'exec procmail; x' sh %a%%u\"\n");
+	assert_string_equal(cfg.accounts[0].mda,
+			    "sh -c 'exec procmail; x' sh %a%%u");
+	config_free(&cfg);
+
+	/* the delivery may come from [defaults] */
+	cfg = load_ok(f, "[defaults]\nmda = deliver -d %u\n" ACCT);
+	assert_string_equal(cfg.accounts[0].mda, "deliver -d %u");
+	config_free(&cfg);
+	cfg = load_ok(f, "[defaults]\nmbox = /m/box\n" ACCT);
+	assert_string_equal(cfg.accounts[0].mbox, "/m/box");
+	config_free(&cfg);
+	free(mbox);
+}
+
+static void test_delete_keep_days(void **state)
+{
+	static const struct {
+		const char *keys;
+		enum delete_mode del;
+		unsigned days;
+	} t[] = {
+		{ "delete = no\n", DELETE_NO, 0 },
+		{ "delete = per-message\n", DELETE_PER_MESSAGE, 0 },
+		{ "delete = batch\n", DELETE_BATCH, 0 },
+		{ "delete = BATCH\n", DELETE_BATCH, 0 },
+		{ "delete = Per-Message\n", DELETE_PER_MESSAGE, 0 },
+		{ "delete = NO\n", DELETE_NO, 0 },
+		{ "keep_days = 1\n", DELETE_NO, 1 },
+		{ "keep_days = 30\n", DELETE_NO, 30 },
+		{ "keep_days = 36500\n", DELETE_NO, 36500 },
+		{ "delete = no\nkeep_days = 7\n", DELETE_NO, 7 },
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[512];
+		struct config cfg;
+
+		snprintf(text, sizeof(text), "[work]\n" GOOD "%s", t[i].keys);
+		cfg = load_ok(f, text);
+		assert_int_equal(cfg.accounts[0].del, t[i].del);
+		assert_int_equal(cfg.accounts[0].keep_days, t[i].days);
+		config_free(&cfg);
+	}
+	/* inherited, and overridden */
+	{
+		struct config cfg = load_ok(f,
+			"[defaults]\ndelete = batch\n"
+			"[a]\n" GOOD
+			"[b]\n" GOOD "delete = no\nkeep_days = 3\n");
+
+		assert_int_equal(cfg.accounts[0].del, DELETE_BATCH);
+		assert_int_equal(cfg.accounts[1].del, DELETE_NO);
+		assert_int_equal(cfg.accounts[1].keep_days, 3);
+		config_free(&cfg);
+	}
+}
+
+static void test_max_size(void **state)
+{
+	static const struct {
+		const char *value;
+		unsigned long long bytes;
+	} t[] = {
+		{ "1", 1 },
+		{ "1000", 1000 },
+		{ "64k", 65536 },
+		{ "64K", 65536 },
+		{ "10M", 10485760 },
+		{ "10m", 10485760 },
+		{ "1G", 1073741824ull },
+		{ "2g", 2147483648ull },
+		{ "17179869183G", 17179869183ull << 30 },
+		{ "18446744073709551615", 18446744073709551615ull },
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[512];
+		struct config cfg;
+
+		snprintf(text, sizeof(text), "[work]\n" GOOD "max_size = %s\n",
+			 t[i].value);
+		cfg = load_ok(f, text);
+		if (cfg.accounts[0].max_size != t[i].bytes)
+			fail_msg("max_size = %s: %llu, want %llu", t[i].value,
+				 cfg.accounts[0].max_size, t[i].bytes);
+		config_free(&cfg);
+	}
+}
+
+static const struct bad_case bad_issue3[] = {
+	/* where mail goes: exactly one of maildir, mbox, mda */
+	BAD("no delivery", ACCT, "work", "maildir"),
+	BAD("no delivery names mbox", ACCT, "work", "mbox"),
+	BAD("no delivery names mda", ACCT, "work", "mda"),
+	BAD("maildir and mbox", ACCT MDIR "mbox = /m/box\n", "work", "mbox"),
+	BAD("maildir and mbox name maildir", ACCT MDIR "mbox = /m/box\n",
+	    "work", "maildir"),
+	BAD("maildir and mda", ACCT MDIR "mda = procmail\n", "work", "mda"),
+	BAD("mbox and mda", ACCT "mbox = /m/box\nmda = procmail\n", "work",
+	    "mda"),
+	BAD("all three", ACCT MDIR "mbox = /m/box\nmda = procmail\n", "work",
+	    "mbox"),
+	BAD("one in defaults, one in the account",
+	    "[defaults]\nmbox = /m/box\n" ACCT MDIR, "work", "mbox"),
+	BAD("two in defaults", "[defaults]\nmbox = /m/box\nmda = x\n" ACCT,
+	    "work", "mda"),
+	BAD("empty mbox", ACCT "mbox =\n", "work", "mbox"),
+	/* delete */
+	BAD("delete yes", "[work]\n" GOOD "delete = yes\n", "work", "delete"),
+	BAD("delete empty", "[work]\n" GOOD "delete =\n", "work", "delete"),
+	BAD("delete all", "[work]\n" GOOD "delete = all\n", "work", "delete"),
+	BAD("delete per_message", "[work]\n" GOOD "delete = per_message\n",
+	    "work", "delete"),
+	BAD("delete batches", "[work]\n" GOOD "delete = batches\n", "work",
+	    "delete"),
+	/* keep_days: a number of days, and only with delete = no */
+	BAD("keep_days 0", "[work]\n" GOOD "keep_days = 0\n", "work",
+	    "keep_days"),
+	BAD("keep_days 36501", "[work]\n" GOOD "keep_days = 36501\n", "work",
+	    "keep_days"),
+	BAD("keep_days -1", "[work]\n" GOOD "keep_days = -1\n", "work",
+	    "keep_days"),
+	BAD("keep_days 7d", "[work]\n" GOOD "keep_days = 7d\n", "work",
+	    "keep_days"),
+	BAD("keep_days with per-message",
+	    "[work]\n" GOOD "delete = per-message\nkeep_days = 7\n", "work",
+	    "keep_days"),
+	BAD("keep_days with batch",
+	    "[work]\n" GOOD "delete = batch\nkeep_days = 7\n", "work",
+	    "keep_days"),
+	BAD("keep_days in defaults, delete in the account",
+	    "[defaults]\nkeep_days = 7\n[work]\n" GOOD
+	    "delete = per-message\n", "work", "keep_days"),
+	/* max_size */
+	BAD("max_size 0", "[work]\n" GOOD "max_size = 0\n", "work",
+	    "max_size"),
+	BAD("max_size 0k", "[work]\n" GOOD "max_size = 0k\n", "work",
+	    "max_size"),
+	BAD("max_size 12x", "[work]\n" GOOD "max_size = 12x\n", "work",
+	    "max_size"),
+	BAD("max_size k", "[work]\n" GOOD "max_size = k\n", "work",
+	    "max_size"),
+	BAD("max_size empty", "[work]\n" GOOD "max_size =\n", "work",
+	    "max_size"),
+	BAD("max_size -1", "[work]\n" GOOD "max_size = -1\n", "work",
+	    "max_size"),
+	BAD("max_size 1.5M", "[work]\n" GOOD "max_size = 1.5M\n", "work",
+	    "max_size"),
+	BAD("max_size 10MB", "[work]\n" GOOD "max_size = 10MB\n", "work",
+	    "max_size"),
+	BAD("max_size 1T", "[work]\n" GOOD "max_size = 1T\n", "work",
+	    "max_size"),
+	BAD("max_size overflows with G",
+	    "[work]\n" GOOD "max_size = 17179869184G\n", "work", "max_size"),
+	BAD("max_size overflows with k",
+	    "[work]\n" GOOD "max_size = 18014398509481984k\n", "work",
+	    "max_size"),
+	BAD("max_size overflows",
+	    "[work]\n" GOOD "max_size = 18446744073709551616\n", "work",
+	    "max_size"),
+	/* mda */
+	BAD("mda unterminated single quote", ACCT "mda = procmail 'a\n",
+	    "work", "mda"),
+	BAD("mda unterminated double quote", ACCT "mda = procmail \"-d %u\n",
+	    "work", "mda"),
+	BAD("mda unterminated quote inside quotes",
+	    ACCT "mda = \"sh -c 'exec procmail\"\n", "work", "mda"),
+	BAD("mda %x", ACCT "mda = procmail -d %x\n", "work", "mda"),
+	BAD("mda %U", ACCT "mda = procmail -d %U\n", "work", "mda"),
+	BAD("mda % at the end", ACCT "mda = procmail -d %\n", "work", "mda"),
+	BAD("mda %p (no password)", ACCT "mda = procmail %p\n", "work",
+	    "mda"),
+	BAD("mda %x after %%", ACCT "mda = procmail %%%x\n", "work", "mda"),
+	BAD("mda blanks only", ACCT "mda = \"   \"\n", "work", "mda"),
+	BAD("mda empty", ACCT "mda =\n", "work", "mda"),
+	BAD("bad mda in defaults",
+	    "[defaults]\nmda = x %z\n" ACCT, "defaults", "mda"),
+};
+
+static void test_bad_issue3(void **state)
+{
+	struct fixture *f = *state;
+	unsigned nfail = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_issue3) / sizeof(bad_issue3[0]); i++) {
+		const struct bad_case *c = &bad_issue3[i];
+		struct config cfg;
+		struct error err;
+		enum pf_status ret = load(f, c->text, c->mode, &cfg, &err);
+		bool good = ret == c->status && err.status == c->status &&
+			    strstr(err.text, f->path) != NULL &&
+			    (c->section == NULL ||
+			     strstr(err.text, c->section) != NULL) &&
+			    (c->key == NULL || has_one_of(err.text, c->key));
+
+		if (!good) {
+			print_error("# %s: got %d '%s', want %d naming "
+				    "[%s] %s\n", c->name, ret, err.text,
+				    c->status, c->section ? c->section : "",
+				    c->key ? c->key : "");
+			nfail++;
+		}
+		if (ret != PF_OK) {
+			assert_int_equal(cfg.naccounts, 0);
+			assert_null(cfg.accounts);
+		}
+		config_free(&cfg);
+	}
+	assert_int_equal(nfail, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +790,13 @@ int main(void)
 		cmocka_unit_test(test_free_empty),
 		cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delete_keep_days, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_max_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_issue3, setup,
 						teardown),
 	};
 

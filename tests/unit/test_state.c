@@ -477,6 +477,293 @@ static void test_many(void **state)
 	close_ok(&st);
 }
 
+/* ---- presence, pruning, too-big notes ---- */
+
+static void deliver_at(struct state *st, const char *uid, time_t when)
+{
+	struct error err;
+
+	error_clear(&err);
+	ok(state_intent(st, uid, "tok", &err), &err);
+	ok(state_delivered(st, uid, when, &err), &err);
+}
+
+static void save_ok(struct state *st)
+{
+	struct error err;
+
+	error_clear(&err);
+	ok(state_save(st, &err), &err);
+}
+
+static void test_mark_present(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	time_t fs;
+
+	deliver_at(st, "old-1", 1600000000);
+	deliver_at(st, "old-2", 1700000001);
+	save_ok(st);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	fs = 42;
+	assert_int_equal(state_mark_present(st, "new", &fs), STATE_UNKNOWN);
+	assert_int_equal(fs, 42);	/* untouched */
+	assert_int_equal(state_mark_present(st, "old-1", &fs),
+			 STATE_DELIVERED);
+	assert_int_equal(fs, 1600000000);
+	assert_int_equal(state_mark_present(st, "old-2", &fs),
+			 STATE_DELIVERED);
+	assert_int_equal(fs, 1700000001);
+	/* listed twice in one session */
+	fs = 42;
+	assert_int_equal(state_mark_present(st, "old-1", &fs),
+			 STATE_DUPLICATE);
+	assert_int_equal(state_mark_present(st, "old-2", &fs),
+			 STATE_DUPLICATE);
+	/* close matches are other UIDs */
+	assert_int_equal(state_mark_present(st, "old-", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "old-10", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "OLD-1", &fs), STATE_UNKNOWN);
+	/* marking changes nothing that is known */
+	assert_true(state_has(st, "old-1"));
+	assert_false(state_has(st, "new"));
+	assert_int_equal(state_count(st), 2);
+	close_ok(&st);
+
+	/* presence lasts one session: a new one starts unmarked, and the
+	 * first-seen time came from the journal as well as the snapshot */
+	st = open_ok(f, "work");
+	deliver_at(st, "journal-only", 1650000000);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "old-1", &fs),
+			 STATE_DELIVERED);
+	assert_int_equal(fs, 1600000000);
+	assert_int_equal(state_mark_present(st, "journal-only", &fs),
+			 STATE_DELIVERED);
+	assert_int_equal(fs, 1650000000);
+	close_ok(&st);
+}
+
+static void expect_uids(struct fixture *f, const char *const *want,
+			size_t nwant, const char *const *gone, size_t ngone)
+{
+	struct state *st = open_ok(f, "work");
+	size_t i;
+
+	for (i = 0; i < nwant; i++)
+		if (!state_has(st, want[i]))
+			fail_msg("lost '%s'", want[i]);
+	for (i = 0; i < ngone; i++)
+		if (state_has(st, gone[i]))
+			fail_msg("kept '%s'", gone[i]);
+	assert_int_equal(state_count(st), nwant);
+	close_ok(&st);
+}
+
+/* After a complete listing, UIDs the server no longer has are dropped at
+ * save; those listed, and those delivered in this session, stay. */
+static void test_prune(void **state)
+{
+	static const char *const keep[] = { "a", "c", "e", "f" };
+	static const char *const gone[] = { "b", "d" };
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	time_t fs;
+
+	deliver_at(st, "a", 1700000000);
+	deliver_at(st, "b", 1700000000);
+	deliver_at(st, "c", 1700000000);
+	deliver_at(st, "d", 1700000000);
+	save_ok(st);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	deliver_at(st, "f", 1700000000);	/* journal only, then listed */
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "a", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "c", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "f", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "e", &fs), STATE_UNKNOWN);
+	state_prune_absent(st);
+	deliver_at(st, "e", 1700000100);	/* fetched in this session */
+	/* nothing is dropped before the save */
+	assert_true(state_has(st, "b"));
+	save_ok(st);
+	close_ok(&st);
+	expect_uids(f, keep, 4, gone, 2);
+	/* and the first-seen times survive the pruning save */
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "a", &fs), STATE_DELIVERED);
+	assert_int_equal(fs, 1700000000);
+	assert_int_equal(state_mark_present(st, "e", &fs), STATE_DELIVERED);
+	assert_int_equal(fs, 1700000100);
+	close_ok(&st);
+}
+
+/* An empty listing (the server holds nothing any more) drops all. */
+static void test_prune_all(void **state)
+{
+	static const char *const gone[] = { "a", "b" };
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+
+	deliver_at(st, "a", 1700000000);
+	deliver_at(st, "b", 1700000000);
+	save_ok(st);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	state_prune_absent(st);
+	save_ok(st);
+	close_ok(&st);
+	expect_uids(f, NULL, 0, gone, 2);
+}
+
+/* Without state_prune_absent() (the listing failed half-way), marking
+ * some UIDs drops nothing. */
+static void test_no_prune(void **state)
+{
+	static const char *const keep[] = { "a", "b", "c" };
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	time_t fs;
+
+	deliver_at(st, "a", 1700000000);
+	deliver_at(st, "b", 1700000000);
+	deliver_at(st, "c", 1700000000);
+	save_ok(st);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "b", &fs), STATE_DELIVERED);
+	save_ok(st);
+	close_ok(&st);
+	expect_uids(f, keep, 3, NULL, 0);
+	/* and a pruning session afterwards starts from a clean slate: the
+	 * earlier marks do not count */
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "c", &fs), STATE_DELIVERED);
+	state_prune_absent(st);
+	save_ok(st);
+	close_ok(&st);
+	{
+		static const char *const left[] = { "c" };
+		static const char *const dropped[] = { "a", "b" };
+
+		expect_uids(f, left, 1, dropped, 2);
+	}
+}
+
+static void test_note_big(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	time_t fs = 42;
+
+	error_clear(&err);
+	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	assert_false(state_note_big(st, "big", &err));	/* report it */
+	assert_true(state_note_big(st, "big", &err));	/* already did */
+	assert_false(state_has(st, "big"));
+	assert_false(state_note_big(st, "big-2", &err));
+	ok(state_sync(st, &err), &err);
+	close_ok(&st);
+
+	/* from the journal */
+	st = open_ok(f, "work");
+	assert_false(state_has(st, "big"));
+	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	assert_int_equal(fs, 42);
+	assert_true(state_note_big(st, "big", &err));
+	assert_int_equal(state_mark_present(st, "big-2", &fs), STATE_UNKNOWN);
+	state_prune_absent(st);	/* both listed: both stay */
+	save_ok(st);
+	close_ok(&st);
+
+	/* from the snapshot */
+	st = open_ok(f, "work");
+	assert_false(state_has(st, "big"));
+	assert_true(state_note_big(st, "big", &err));
+	assert_true(state_note_big(st, "big-2", &err));
+	/* a big message listed twice is still a duplicate */
+	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "big", &fs), STATE_DUPLICATE);
+	close_ok(&st);
+
+	/* a note for a message no longer listed is pruned like the rest */
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	state_prune_absent(st);
+	save_ok(st);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_true(state_note_big(st, "big", &err));
+	assert_false(state_note_big(st, "big-2", &err));	/* reported again */
+	close_ok(&st);
+}
+
+/* max_size raised: a message once noted too big is delivered after all. */
+static void test_big_then_delivered(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	time_t fs;
+	int pass;
+
+	error_clear(&err);
+	assert_false(state_note_big(st, "b1", &err));
+	assert_false(state_note_big(st, "b2", &err));
+	save_ok(st);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	assert_false(state_has(st, "b1"));
+	deliver_at(st, "b1", 1700000500);
+	assert_true(state_has(st, "b1"));
+	assert_false(state_has(st, "b2"));
+	ok(state_sync(st, &err), &err);
+	close_ok(&st);
+
+	/* pass 0 reads the journal, pass 1 the snapshot */
+	for (pass = 0; pass < 2; pass++) {
+		st = open_ok(f, "work");
+		assert_true(state_has(st, "b1"));
+		assert_false(state_has(st, "b2"));
+		assert_int_equal(state_mark_present(st, "b1", &fs),
+				 STATE_DELIVERED);
+		/* first seen: when it was fetched, not when noted big */
+		assert_int_equal(fs, 1700000500);
+		if (pass == 0)
+			save_ok(st);
+		close_ok(&st);
+	}
+}
+
+/* state_count() is "the number of UIDs known delivered": notes of
+ * too-big messages are not deliveries. */
+static void test_big_not_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+
+	error_clear(&err);
+	deliver_at(st, "d", 1700000000);
+	assert_false(state_note_big(st, "big", &err));
+	assert_int_equal(state_count(st), 1);
+	save_ok(st);
+	close_ok(&st);
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 1);
+	close_ok(&st);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -494,6 +781,13 @@ int main(void)
 		T(test_uid_charset),
 		T(test_long_uid),
 		T(test_many),
+		T(test_mark_present),
+		T(test_prune),
+		T(test_prune_all),
+		T(test_no_prune),
+		T(test_note_big),
+		T(test_big_then_delivered),
+		T(test_big_not_counted),
 	};
 
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);

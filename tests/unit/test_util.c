@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,142 @@ static void test_misc(void **state)
 	assert_true(t1 >= t0);
 }
 
+/* ---- util_split_words ---- */
+
+struct split_case {
+	const char *cmd;
+	const char *words[8];	/* NULL-terminated; words[0] NULL: error */
+	const char *why;	/* for errors: a word the reason contains */
+};
+
+static const struct split_case split_cases[] = {
+	{ "procmail", { "procmail" }, NULL },
+	{ "a b c", { "a", "b", "c" }, NULL },
+	{ "  a\t b  \t", { "a", "b" }, NULL },
+	{ "/usr/bin/procmail -d %u", { "/usr/bin/procmail", "-d", "%u" },
+	  NULL },
+	/* quotes */
+	{ "'a b' c", { "a b", "c" }, NULL },
+	{ "\"a b\" c", { "a b", "c" }, NULL },
+	{ "a'b c'd", { "ab cd" }, NULL },
+	{ "x\"y z\"w", { "xy zw" }, NULL },
+	{ "'it''s'", { "its" }, NULL },
+	{ "'a\"b'", { "a\"b" }, NULL },
+	{ "\"a'b\"", { "a'b" }, NULL },
+	{ "'  '", { "  " }, NULL },
+	{ "'a\tb'", { "a\tb" }, NULL },
+	/* empty words are words */
+	{ "''", { "" }, NULL },
+	{ "\"\"", { "" }, NULL },
+	{ "'' ''", { "", "" }, NULL },
+	{ "a '' b", { "a", "", "b" }, NULL },
+	/* backslashes: outside quotes and inside "...", not inside '...' */
+	{ "a\\ b", { "a b" }, NULL },
+	{ "a\\\\b", { "a\\b" }, NULL },
+	{ "\\'x", { "'x" }, NULL },
+	{ "\\\"x", { "\"x" }, NULL },
+	{ "\\a", { "a" }, NULL },
+	{ "\"a\\\"b\"", { "a\"b" }, NULL },
+	{ "\"a\\\\b\"", { "a\\b" }, NULL },
+	{ "\"\\x\"", { "x" }, NULL },
+	{ "'a\\b'", { "a\\b" }, NULL },
+	{ "'a\\'", { "a\\" }, NULL },
+	{ "a\\", { "a\\" }, NULL },	/* nothing to escape: kept */
+	/* only blanks and tabs separate words */
+	{ "a\nb", { "a\nb" }, NULL },
+	/* the shell's syntax is not ours */
+	{ "$HOME ; a|b > c", { "$HOME", ";", "a|b", ">", "c" }, NULL },
+	{ "*", { "*" }, NULL },
+	/* errors */
+	{ "", { NULL }, "empty" },
+	{ " ", { NULL }, "empty" },
+	{ " \t  \t", { NULL }, "empty" },
+	{ "'abc", { NULL }, "quote" },
+	{ "\"abc", { NULL }, "quote" },
+	{ "a 'b", { NULL }, "quote" },
+	{ "a b'", { NULL }, "quote" },
+	{ "'", { NULL }, "quote" },
+	{ "\"", { NULL }, "quote" },
+	{ "\"a\\\"", { NULL }, "quote" },	/* the quote is escaped */
+	{ "'a''", { NULL }, "quote" },
+	{ "\"a'", { NULL }, "quote" },
+};
+
+static void test_split_words(void **state)
+{
+	unsigned nfail = 0;
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(split_cases) / sizeof(split_cases[0]); i++) {
+		const struct split_case *c = &split_cases[i];
+		const char *why = NULL;
+		char **w = util_split_words(c->cmd, &why);
+		bool good = true;
+
+		if (c->words[0] == NULL) {
+			good = w == NULL && why != NULL &&
+			       strstr(why, c->why) != NULL;
+		} else if (w == NULL) {
+			good = false;
+		} else {
+			for (j = 0; c->words[j] != NULL; j++)
+				if (w[j] == NULL || strcmp(w[j], c->words[j]) != 0)
+					good = false;
+			if (good && w[j] != NULL)
+				good = false;
+		}
+		if (!good) {
+			print_error("# split '%s': ", c->cmd);
+			if (w == NULL)
+				print_error("NULL (%s)", why ? why : "no reason");
+			for (j = 0; w != NULL && w[j] != NULL; j++)
+				print_error("[%s]", w[j]);
+			print_error("\n");
+			nfail++;
+		}
+		util_free_words(w);
+	}
+	util_free_words(NULL);
+	assert_int_equal(nfail, 0);
+}
+
+/* Many words, and a long one: the arrays grow. */
+static void test_split_words_big(void **state)
+{
+	size_t n = 1000, i, len = 0;
+	char *cmd = malloc(n * 8 + 20000), *big = malloc(10001);
+	const char *why = NULL;
+	char **w;
+
+	(void)state;
+	assert_non_null(cmd);
+	assert_non_null(big);
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(cmd + len, 16, " w%zu", i);
+	memset(big, 'x', 10000);
+	big[10000] = '\0';
+	cmd[len++] = ' ';
+	cmd[len++] = '\'';
+	memcpy(cmd + len, big, 10000);
+	len += 10000;
+	cmd[len++] = '\'';
+	cmd[len] = '\0';
+	w = util_split_words(cmd, &why);
+	assert_non_null(w);
+	for (i = 0; i < n; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "w%zu", i);
+		assert_string_equal(w[i], want);
+	}
+	assert_string_equal(w[n], big);
+	assert_null(w[n + 1]);
+	util_free_words(w);
+	free(cmd);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +435,8 @@ int main(void)
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_write_all),
 		cmocka_unit_test(test_misc),
+		cmocka_unit_test(test_split_words),
+		cmocka_unit_test(test_split_words_big),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
