@@ -30,7 +30,7 @@ SAN_LIB_OBJS  := $(LIB_SRCS:src/%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
 
 .PHONY: all check check-unit check-integration check-san clean install \
-        uninstall lint
+        uninstall lint fuzz fuzz-build
 
 all: popfetch
 
@@ -54,8 +54,40 @@ build-san/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h) | b
 	$(CC) $(STD) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $< $(SAN_LIB_OBJS) \
 	    $(LDLIBS) -lcmocka
 
-build build/tests build-san build-san/tests:
+build build/tests build-san build-san/tests build-fuzz:
 	mkdir -p $@
+
+# The scripted fault-injecting POP3 server of the tests (plain and TLS).
+build/tests/faultserver: tests/fault/faultserver.c | build/tests
+	$(CC) $(STD) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lssl -lcrypto
+
+# libFuzzer targets (clang): every parser of server or config input.
+# `make fuzz FUZZ_SECONDS=60` fuzzes each target for that long, starting
+# from its seed corpus in tests/fuzz/corpus/TARGET/ (new finds go to
+# build-fuzz/corpus/TARGET/, crashes to build-fuzz/).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_SRCS := $(LIB_SRCS)
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h) | build-fuzz
+	$(FUZZ_CC) $(STD) $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) \
+	    $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@for b in $(FUZZ_BINS); do \
+	    t=$$(basename $$b); mkdir -p build-fuzz/corpus/$$t; \
+	    echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	    (cd build-fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -print_final_stats=1 corpus/$$t ../tests/fuzz/corpus/$$t \
+	        2>&1 | grep -E 'stat::number_of_executed_units|ERROR|crash-|Done') \
+	        || exit 1; \
+	done
 
 # make check: unit tests, integration tests against a private Dovecot, and
 # both again under AddressSanitizer + UndefinedBehaviorSanitizer.  Every
@@ -93,4 +125,4 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/popfetch.ini.5
 
 clean:
-	rm -rf build build-san popfetch
+	rm -rf build build-san build-fuzz popfetch
