@@ -19,6 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "crash.h"
 #include "util.h"
 
 struct maildir {
@@ -117,6 +118,7 @@ static enum pf_status md_commit(struct deliver *d, struct error *err)
 		m->fd = -1;
 	}
 	if (ret == 0) {
+		crash_point("maildir-before-rename");
 		step = "move into new/";
 		ret = renameat(m->tmpfd, m->name, m->newfd, m->name);
 	}
@@ -124,6 +126,7 @@ static enum pf_status md_commit(struct deliver *d, struct error *err)
 		return error_set_errno(err, PF_IOERR, errno, "cannot %s %s/tmp/%s",
 				       step, m->path, m->name);
 	m->active = false;
+	crash_point("maildir-before-dirsync");
 	if (util_fsync_dir(m->newfd, NULL) < 0)
 		return error_set_errno(err, PF_IOERR, errno, "cannot sync %s/new",
 				       m->path);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crash.h"
 #include "util.h"
 
 #define STATE_MAGIC "popfetch-state 1"
@@ -421,6 +422,7 @@ enum pf_status state_sync(struct state *st, struct error *err)
 {
 	if (!st->journal_dirty)
 		return PF_OK;
+	crash_point("journal-before-sync");
 	if (fdatasync(st->journalfd) < 0)
 		return error_set_errno(err, PF_IOERR, errno,
 				       "cannot sync the state journal of %s",
@@ -552,6 +554,7 @@ enum pf_status state_save(struct state *st, struct error *err)
 	ret = write_snapshot(st, tmpname, err);
 	if (ret != PF_OK)
 		return ret;
+	crash_point("state-before-rename");
 	/* Order is important: the new snapshot is durable under its final
 	 * name before the journal it absorbs is emptied.  A crash between
 	 * the two replays the journal onto the new snapshot, which changes
@@ -563,6 +566,7 @@ enum pf_status state_save(struct state *st, struct error *err)
 				       "cannot replace the state of %s",
 				       st->account);
 	}
+	crash_point("state-before-truncate");
 	if (ftruncate(st->journalfd, 0) < 0)
 		return error_set_errno(err, PF_IOERR, errno,
 				       "cannot empty the state journal of %s",
