@@ -293,6 +293,10 @@ size_t pop3_buffered(const struct pop3 *p)
 /* Formats a command line into buf (with CRLF); checks it. */
 static enum pf_status format_cmd(char *buf, size_t size, size_t *len_r,
 				 struct error *err, const char *fmt,
+				 va_list ap) __attribute__((format(printf, 5, 0)));
+
+static enum pf_status format_cmd(char *buf, size_t size, size_t *len_r,
+				 struct error *err, const char *fmt,
 				 va_list ap)
 {
 	int n = vsnprintf(buf, size - 2, fmt, ap);
@@ -318,22 +322,35 @@ static void wq_append(struct pop3 *p, const char *data, size_t len)
 	p->wqlen += len;
 }
 
-enum pf_status pop3_queue(struct pop3 *p, struct error *err, const char *fmt,
-			  ...)
+static enum pf_status vqueue(struct pop3 *p, struct error *err,
+			     const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static enum pf_status vqueue(struct pop3 *p, struct error *err,
+			     const char *fmt, va_list ap)
 {
 	char cmd[POP3_MAX_LINE];
-	size_t len;
+	size_t len = 0;
 	enum pf_status ret;
-	va_list ap;
 
-	va_start(ap, fmt);
 	ret = format_cmd(cmd, sizeof(cmd), &len, err, fmt, ap);
-	va_end(ap);
 	if (ret != PF_OK)
 		return ret;
 	log_trace(p->account, '>', cmd, len - 2);
 	wq_append(p, cmd, len);
 	return PF_OK;
+}
+
+enum pf_status pop3_queue(struct pop3 *p, struct error *err, const char *fmt,
+			  ...)
+{
+	enum pf_status ret;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = vqueue(p, err, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 enum pf_status pop3_flush(struct pop3 *p, struct error *err)
@@ -350,19 +367,13 @@ enum pf_status pop3_flush(struct pop3 *p, struct error *err)
 enum pf_status pop3_cmd(struct pop3 *p, struct error *err, const char *fmt,
 			...)
 {
-	char cmd[POP3_MAX_LINE];
-	size_t len;
 	enum pf_status ret;
 	va_list ap;
 
 	va_start(ap, fmt);
-	ret = format_cmd(cmd, sizeof(cmd), &len, err, fmt, ap);
+	ret = vqueue(p, err, fmt, ap);
 	va_end(ap);
-	if (ret != PF_OK)
-		return ret;
-	log_trace(p->account, '>', cmd, len - 2);
-	wq_append(p, cmd, len);
-	return pop3_flush(p, err);
+	return ret == PF_OK ? pop3_flush(p, err) : ret;
 }
 
 enum pf_status pop3_cmd_secret(struct pop3 *p, const char *verb,
