@@ -245,22 +245,27 @@ static bool is_program(const char *path)
  * PATH as execvp() would: caught before connecting, not per message. */
 static bool find_program(const char *name)
 {
-	const char *path = getenv("PATH");
+	const char *path = getenv("PATH"), *dir, *colon;
 	bool found = false;
-	char *copy, *dir, *save = NULL;
 
 	if (strchr(name, '/') != NULL)
 		return is_program(name);
-	copy = xstrdup(path != NULL ? path : "/usr/bin:/bin");
-	for (dir = strtok_r(copy, ":", &save); dir != NULL && !found;
-	     dir = strtok_r(NULL, ":", &save)) {
-		char *full = xasprintf("%s/%s", dir[0] != '\0' ? dir : ".",
-				       name);
+	if (path == NULL)
+		path = "/usr/bin:/bin";
+	for (dir = path; !found; dir = colon + 1) {
+		size_t len;
+		char *full;
 
+		colon = strchr(dir, ':');
+		len = colon != NULL ? (size_t)(colon - dir) : strlen(dir);
+		/* An empty PATH element means the current directory. */
+		full = len == 0 ? xasprintf("./%s", name)
+				: xasprintf("%.*s/%s", (int)len, dir, name);
 		found = is_program(full);
 		free(full);
+		if (colon == NULL)
+			break;
 	}
-	free(copy);
 	return found;
 }
 

@@ -212,16 +212,25 @@ static bool valid_word(const char *s, size_t maxlen)
 	return true;
 }
 
-/* Splits "A B C" in place into at most 3 words; returns the count. */
+/* Splits "A B C" in place at single spaces into at most 3 words; returns
+ * the count, or 4 if there are more. */
 static int split(char *line, char **w)
 {
 	int n = 0;
-	char *save = NULL, *tok;
+	char *p = line;
 
-	for (tok = strtok_r(line, " ", &save); tok != NULL && n < 3;
-	     tok = strtok_r(NULL, " ", &save))
-		w[n++] = tok;
-	return tok != NULL ? 4 : n;
+	while (*p != '\0') {
+		char *sp = strchr(p, ' ');
+
+		if (n == 3)
+			return 4;
+		w[n++] = p;
+		if (sp == NULL)
+			break;
+		*sp = '\0';
+		p = sp + 1;
+	}
+	return n;
 }
 
 static int parse_time(const char *s, uint32_t *t_r)
