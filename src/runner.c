@@ -502,7 +502,7 @@ static enum pf_status stream_body(struct session *s, const char *uid,
 {
 	struct error derr;
 	enum pf_status dret = PF_OK, ret;
-	bool end = false;
+	bool end = false, mid = false;
 
 	error_clear(&derr);
 	*bytes_r = 0;
@@ -517,8 +517,11 @@ static enum pf_status stream_body(struct session *s, const char *uid,
 		ret = pop3_read_body(s->pop, &data, &len, &end, err);
 		if (ret != PF_OK)
 			return ret;
-		if (*bytes_r > 0 || len > 0)
+		/* Once per message, with part of it written already. */
+		if (!mid && *bytes_r > 0) {
+			mid = true;
 			crash_point("mid-body");
+		}
 		*bytes_r += len;
 		if (dret == PF_OK && len > 0)
 			dret = s->dlv->ops->write(s->dlv, data, len, &derr);
