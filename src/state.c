@@ -458,8 +458,10 @@ enum pf_status state_intent(struct state *st, const char *uid,
 	return state_sync(st, err);
 }
 
-enum pf_status state_delivered(struct state *st, const char *uid,
-			       time_t when, struct error *err)
+/* Journals "D uid when" and adds uid with flags. */
+static enum pf_status record_delivered(struct state *st, const char *uid,
+				       time_t when, uint32_t flags,
+				       struct error *err)
 {
 	char line[STATE_MAX_LINE];
 	uint32_t t = when < 0 ? 0 : when > (time_t)UINT32_MAX
@@ -470,10 +472,16 @@ enum pf_status state_delivered(struct state *st, const char *uid,
 	ret = journal_append(st, line, err);
 	if (ret != PF_OK)
 		return ret;
-	/* Just delivered from the server: it is present there. */
-	add_uid(st, uid, t, ENTRY_PRESENT);
+	add_uid(st, uid, t, flags);
 	pending_drop(st, uid);
 	return PF_OK;
+}
+
+enum pf_status state_delivered(struct state *st, const char *uid,
+			       time_t when, struct error *err)
+{
+	/* Just delivered from the server: it is present there. */
+	return record_delivered(st, uid, when, ENTRY_PRESENT, err);
 }
 
 bool state_note_big(struct state *st, const char *uid, struct error *err)
@@ -497,8 +505,9 @@ enum pf_status state_resolve(struct state *st, const char *uid,
 	char line[STATE_MAX_LINE];
 	enum pf_status ret;
 
+	/* Recovery runs before the server listing, which marks presence. */
 	if (delivered)
-		return state_delivered(st, uid, time(NULL), err);
+		return record_delivered(st, uid, time(NULL), 0, err);
 	snprintf(line, sizeof(line), "X %s\n", uid);
 	ret = journal_append(st, line, err);
 	if (ret == PF_OK)
