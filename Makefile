@@ -97,19 +97,24 @@ check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS)
 	tests/run-suites \
 	    "unit" "tests/run-unit build/tests" \
 	    "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run" \
+	    "delivery" "env POPFETCH=$(CURDIR)/popfetch tests/integration/delivery" \
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
-	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run"
+	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
+	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery"
 
 check-unit: $(UNIT_BINS)
 	tests/run-suites "unit" "tests/run-unit build/tests"
 
 check-integration: popfetch
-	tests/run-suites "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run"
+	tests/run-suites \
+	    "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run" \
+	    "delivery" "env POPFETCH=$(CURDIR)/popfetch tests/integration/delivery"
 
 check-san: build-san/popfetch $(SAN_UNIT_BINS)
 	tests/run-suites \
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
-	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run"
+	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
+	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery"
 
 lint:
 	mandoc -Tlint -Wwarning man/popfetch.1 man/popfetch.ini.5

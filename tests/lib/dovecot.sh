@@ -9,6 +9,8 @@
 #   dc_add_message USER FILE... put LF-terminated messages into USER's
 #                               Maildir new/ (works before or after dc_start)
 #   dc_count USER               number of messages USER has on the server
+#   dc_ids USER                 their Message-IDs (genmail.py kinds)
+#   dc_uid USER N               the UIDL unique-id of message N
 #   dc_stop                     stop every Dovecot process we started and
 #                               remove the temp dir (unless DC_KEEP=1)
 #
@@ -181,6 +183,29 @@ dc_count() {
 	local md
 	md=$(dc_maildir "$1")
 	find "$md/new" "$md/cur" -type f | wc -l
+}
+
+# dc_ids USER: the Message-IDs of USER's messages on the server without
+# "@popfetch.test" (genmail.py kinds), sorted, on one line.
+dc_ids() {
+	local md
+	md=$(dc_maildir "$1")
+	find "$md/new" "$md/cur" -type f -exec grep -h -m 1 '^Message-ID: <' {} + |
+		sed 's/^Message-ID: <\(.*\)@popfetch\.test>$/\1/' |
+		sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# dc_uid USER N: the UIDL unique-id of message N, for a mailbox that
+# Dovecot has opened once and that lost no message yet (its IMAP UIDs are
+# then 1..n in dc_add_message order).  pop3_uidl_format is %08Xu%08Xv,
+# which Dovecot writes in lower case.
+dc_uid() {
+	local list
+	list=$(dc_maildir "$1")/dovecot-uidlist
+	[ -f "$list" ] || { dc_err "no $list yet"; return 1; }
+	awk -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++)
+			if ($i ~ /^V[0-9]+$/) v = substr($i, 2) }
+		NR > 1 && ++k == n { printf "%08x%08x\n", $1, v; exit }' "$list"
 }
 
 # dc_write_conf FILE BASE_DIR STATE_DIR LOG SSL LISTENERS

@@ -4,8 +4,8 @@
     genmail.py DIR KIND...     write one file per KIND into DIR
     genmail.py --list          print the known kinds
 
-"standard" stands for the standard mailbox (every kind but "big" and
-"extra*").  Files are named KIND.eml and stored with LF line endings, as a
+"standard" stands for the standard mailbox (every kind but "big",
+"returnpath", "medium" and "extra*").  Files are named KIND.eml and stored with LF line endings, as a
 Maildir on the server side keeps them.  Each message has the header
 "Message-ID: <KIND@popfetch.test>", which mailcmp.py uses to pair a
 delivered file with its source.  Output is the same on every run.
@@ -142,6 +142,21 @@ def big(kind):
     return b"".join(out)
 
 
+def returnpath(kind):
+    # An mbox separator takes its sender from Return-Path (the header
+    # comes first, as an MTA puts it).
+    body = (b"This one has a Return-Path.\n"
+            b"From here on the body goes on.\n")
+    return (b"Return-Path: <bounce+rp@popfetch.test>\n" +
+            header(kind, "with Return-Path") + b"\n" + body)
+
+
+def medium(kind):
+    # About 100 KB: over a max_size of 10k, over a small file size limit.
+    rng = random.Random(kind)
+    return header(kind, "100 KB message") + b"\n" + words(rng, 1560)
+
+
 def extra(kind):
     return ordinary(kind)
 
@@ -158,6 +173,8 @@ KINDS = {
     "nonl": nonl,
     "emptybody": emptybody,
     "big": big,
+    "returnpath": returnpath,
+    "medium": medium,
 }
 STANDARD = ["plain1", "dots", "from", "8bit", "plain2", "longlines", "nonl",
             "dot-nonl", "emptybody", "plain3"]
