@@ -29,7 +29,7 @@ SAN_OBJS      := $(SRCS:src/%.c=build-san/%.o)
 SAN_LIB_OBJS  := $(LIB_SRCS:src/%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
 
-.PHONY: all check check-unit check-integration check-san clean install \
+.PHONY: all check check-unit check-integration check-san check-crash clean install \
         uninstall lint fuzz fuzz-build
 
 all: popfetch
@@ -100,7 +100,12 @@ check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS)
 	    "delivery" "env POPFETCH=$(CURDIR)/popfetch tests/integration/delivery" \
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
 	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
-	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery"
+	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery" \
+	    "crash" "env POPFETCH=$(CURDIR)/popfetch tests/crash/run" \
+	    "diskfull" "env POPFETCH=$(CURDIR)/popfetch tests/crash/diskfull" \
+	    "crash-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch CRASH_STRIDE=3 CRASH_RANDOM=3 tests/crash/run" \
+	    "diskfull-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/crash/diskfull" \
+	    "manpages" "tests/lint-man"
 
 check-unit: $(UNIT_BINS)
 	tests/run-suites "unit" "tests/run-unit build/tests"
@@ -115,6 +120,12 @@ check-san: build-san/popfetch $(SAN_UNIT_BINS)
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
 	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
 	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery"
+
+# Crash loops and full disks alone (part of make check).
+check-crash: popfetch
+	tests/run-suites \
+	    "crash" "env POPFETCH=$(CURDIR)/popfetch tests/crash/run" \
+	    "diskfull" "env POPFETCH=$(CURDIR)/popfetch tests/crash/diskfull"
 
 lint:
 	mandoc -Tlint -Wwarning man/popfetch.1 man/popfetch.ini.5
