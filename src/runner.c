@@ -288,15 +288,21 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 	enum pf_status ret;
 	bool ok, end = false;
 	enum pop3_resp_code code;
+	uint32_t listed = 0;
 	size_t i;
 
 	ret = pop3_cmd(s->pop, err, "UIDL");
 	if (ret == PF_OK)
 		ret = pop3_read_status(s->pop, &ok, &code, err);
-	if (ret == PF_OK && !ok)
+	if (ret == PF_OK && !ok) {
+		char reply[ERROR_REPLY_MAX];
+
+		util_strlcpy(reply, err->reply, sizeof(reply));
 		ret = error_set(err, PF_UNAVAILABLE,
 				"server does not support UIDL, which popfetch needs "
 				"to recognise messages it already has");
+		util_strlcpy(err->reply, reply, sizeof(err->reply));
+	}
 	while (ret == PF_OK) {
 		char uid[POP3_MAX_UID + 1];
 		const char *line;
@@ -316,6 +322,7 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 			break;
 		}
 		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
+		listed++;
 		time_t first_seen = 0;
 
 		switch (state_mark_present(s->st, uid, &first_seen)) {
@@ -335,9 +342,15 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 	free(numseen);
 	if (ret != PF_OK)
 		return ret;
-	/* The listing is complete: UIDs it lacks are gone from the server
-	 * and need not be remembered. */
-	state_prune_absent(s->st);
+	/* Only a complete listing tells which UIDs are gone from the server
+	 * and need not be remembered; forgetting one that is merely missing
+	 * from a short listing would fetch it again later. */
+	if (listed == s->count)
+		state_prune_absent(s->st);
+	else
+		log_verbose(s->acct->name,
+			    "UIDL listed %u of %u messages; state kept whole",
+			    listed, s->count);
 	/* Two new messages with one UID would be one message to us. */
 	if (s->ntodo < 2)
 		return PF_OK;
@@ -362,6 +375,7 @@ static struct msg *todo_find(struct session *s, uint32_t num)
 /* Reads LIST for the sizes of the new messages. */
 static enum pf_status read_list(struct session *s, struct error *err)
 {
+	unsigned char *numseen = xcalloc(s->count / 8 + 1, 1);
 	enum pf_status ret;
 	bool end = false;
 
@@ -380,9 +394,19 @@ static enum pf_status read_list(struct session *s, struct error *err)
 			break;
 		ret = pop3_parse_list_line(line, len, 1, s->count, &num, &size,
 					   err);
-		if (ret == PF_OK && (m = todo_find(s, num)) != NULL)
+		if (ret != PF_OK)
+			break;
+		if (numseen[num / 8] & (1u << (num % 8))) {
+			ret = error_set(err, PF_PROTOCOL,
+					"LIST lists message %u twice", num);
+			error_set_reply(err, line, len);
+			break;
+		}
+		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
+		if ((m = todo_find(s, num)) != NULL)
 			m->size = size;
 	}
+	free(numseen);
 	return ret;
 }
 

@@ -184,6 +184,14 @@ static int ssl_io(struct transport *t, int (*op)(SSL *, void *, int),
 				error_set_errno(err, PF_TEMPFAIL, errno,
 						"connection failed %s", what);
 			return -1;
+		} else if (ERR_GET_REASON(ERR_peek_last_error()) ==
+			   SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			/* The peer closed the TCP connection without a TLS
+			 * close_notify: a dropped connection, said plainly. */
+			ERR_clear_error();
+			error_set(err, PF_TEMPFAIL,
+				  "connection closed by server %s", what);
+			return -1;
 		} else {
 			char reason[256];
 
