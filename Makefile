@@ -93,14 +93,17 @@ fuzz: $(FUZZ_BINS)
 # both again under AddressSanitizer + UndefinedBehaviorSanitizer.  Every
 # suite prints TAP; tests/run-suites counts them and ends with the line
 # "N passed, N failed".
-check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS)
+check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS) \
+       build/tests/faultserver
 	tests/run-suites \
 	    "unit" "tests/run-unit build/tests" \
 	    "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run" \
 	    "delivery" "env POPFETCH=$(CURDIR)/popfetch tests/integration/delivery" \
+	    "fault" "env POPFETCH=$(CURDIR)/popfetch FAULTSERVER=$(CURDIR)/build/tests/faultserver tests/fault/run" \
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
 	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
 	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery" \
+	    "fault-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch FAULTSERVER=$(CURDIR)/build/tests/faultserver tests/fault/run" \
 	    "crash" "env POPFETCH=$(CURDIR)/popfetch tests/crash/run" \
 	    "diskfull" "env POPFETCH=$(CURDIR)/popfetch tests/crash/diskfull" \
 	    "crash-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch CRASH_STRIDE=3 CRASH_RANDOM=3 tests/crash/run" \
