@@ -84,37 +84,67 @@ static void nap(void)
 	nanosleep(&ts, NULL);
 }
 
-static enum pf_status mbox_lock(struct mbox *m, struct error *err)
+/* Takes PATH.lock the way liblockfile does: the pid goes into a private
+ * file that is then link()ed to the lock name, so the lock never exists
+ * without the pid that tells whether it is stale (a kill between creating
+ * the lock and writing into it would otherwise leave an empty lock that
+ * blocks everyone for DOTLOCK_STALE_SECONDS). */
+static enum pf_status take_dotlock(struct mbox *m, int64_t deadline,
+				   struct error *err)
 {
-	int64_t deadline = util_now_ms() + m->timeout_ms;
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char *tmp = xasprintf("%s.%ld.tmp", m->lockpath, (long)getpid());
 	char pid[32];
+	enum pf_status ret = PF_OK;
+	int fd;
 
-	for (;;) {
-		int fd = open(m->lockpath, O_WRONLY | O_CREAT | O_EXCL |
-			      O_CLOEXEC, 0600);
-
-		if (fd >= 0) {
-			snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-			(void)util_write_all(fd, pid, strlen(pid));
-			close(fd);
-			m->dotlocked = true;
-			break;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = error_set_errno(err, PF_CANTCREAT, errno,
+				      "cannot create lock file %s", tmp);
+		goto out;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (util_write_all(fd, pid, strlen(pid)) < 0) {
+		ret = error_set_errno(err, PF_IOERR, errno,
+				      "cannot write lock file %s", tmp);
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	while (link(tmp, m->lockpath) < 0) {
+		if (errno != EEXIST) {
+			ret = error_set_errno(err, PF_CANTCREAT, errno,
+					      "cannot create lock file %s",
+					      m->lockpath);
+			goto out;
 		}
-		if (errno != EEXIST)
-			return error_set_errno(err, PF_CANTCREAT, errno,
-					       "cannot create lock file %s",
-					       m->lockpath);
 		if (dotlock_is_stale(m->lockpath)) {
 			unlink(m->lockpath);
 			continue;
 		}
-		if (util_now_ms() >= deadline)
-			return error_set(err, PF_TEMPFAIL,
-					 "%s is locked by another program (%s)",
-					 m->path, m->lockpath);
+		if (util_now_ms() >= deadline) {
+			ret = error_set(err, PF_TEMPFAIL,
+					"%s is locked by another program (%s)",
+					m->path, m->lockpath);
+			goto out;
+		}
 		nap();
 	}
+	m->dotlocked = true;
+out:
+	unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+static enum pf_status mbox_lock(struct mbox *m, struct error *err)
+{
+	int64_t deadline = util_now_ms() + m->timeout_ms;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	enum pf_status ret = take_dotlock(m, deadline, err);
+
+	if (ret != PF_OK)
+		return ret;
 	while (fcntl(m->fd, F_SETLK, &fl) < 0) {
 		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
 			return error_set_errno(err, PF_IOERR, errno,
