@@ -24,6 +24,18 @@
 #include "transport.h"
 #include "util.h"
 
+/* RETRs in flight at once when the server offers PIPELINING (RFC 2449).
+ * Commands are a dozen bytes, so a window this size always fits in the
+ * socket buffers and neither side can block the other. */
+#define RUNNER_WINDOW 64
+#define RUNNER_PENDING_MAX (2 * RUNNER_WINDOW)
+
+/* A reply we are waiting for, in the order the commands went out. */
+struct pending {
+	enum { P_RETR, P_DELE } kind;
+	uint32_t arg;		/* P_RETR: index into todo; P_DELE: number */
+};
+
 /* A message to fetch: number, size (from LIST), UID (in the arena). */
 struct msg {
 	uint32_t num;
@@ -49,6 +61,9 @@ struct session {
 	uint32_t *fetched;	/* delivered this session (batch DELE) */
 	size_t nfetched, nfetched_cap;
 	bool body_read;		/* no RETR body is partly read */
+	bool pipelining;	/* the server offers PIPELINING */
+	struct pending pending[RUNNER_PENDING_MAX];	/* ring */
+	size_t pend_head, npending, nretr_pending;
 	enum pf_status msg_failure;	/* first per-message failure */
 	unsigned nmsg_failed;
 };
@@ -436,21 +451,53 @@ static void skip_big(struct session *s, struct error *err)
 	s->ntodo = kept;
 }
 
-/* Sends DELE for a message whose delivery is durable: the journal is
+/* ---- the command pipeline ---- */
+
+/* True if another command may go out now: with PIPELINING always (the
+ * callers bound the window), without it only when no reply is due. */
+static bool may_send(const struct session *s)
+{
+	return s->npending < RUNNER_PENDING_MAX &&
+	       (s->pipelining || s->npending == 0);
+}
+
+static enum pf_status queue_cmd(struct session *s, int kind, uint32_t arg,
+				uint32_t num, struct error *err)
+{
+	enum pf_status ret;
+
+	ret = pop3_queue(s->pop, err, "%s %u", kind == P_RETR ? "RETR" : "DELE",
+			 num);
+	if (ret != PF_OK)
+		return ret;
+	s->pending[(s->pend_head + s->npending) % RUNNER_PENDING_MAX] =
+		(struct pending){ .kind = kind, .arg = arg };
+	s->npending++;
+	if (kind == P_RETR)
+		s->nretr_pending++;
+	return PF_OK;
+}
+
+/* Queues DELE for a message whose delivery is durable: the journal is
  * synced first, so that no crash can forget a message the server has
- * been told to delete.  A refused DELE concerns that message only. */
-static enum pf_status dele(struct session *s, uint32_t num,
-			   struct error *err)
+ * been told to delete. */
+static enum pf_status queue_dele(struct session *s, uint32_t num,
+				 struct error *err)
+{
+	enum pf_status ret = state_sync(s->st, err);
+
+	return ret == PF_OK ? queue_cmd(s, P_DELE, num, num, err) : ret;
+}
+
+/* Reads the reply to a DELE.  A refused DELE concerns that message only. */
+static enum pf_status dele_reply(struct session *s, uint32_t num,
+				 struct error *err)
 {
 	enum pop3_resp_code code;
 	enum pf_status ret;
 	bool ok;
 
-	ret = state_sync(s->st, err);
-	if (ret == PF_OK)
-		ret = pop3_cmd(s->pop, err, "DELE %u", num);
-	if (ret == PF_OK)
-		ret = pop3_read_status(s->pop, &ok, &code, err);
+	ret = pop3_read_status(s->pop, &ok, &code, err);
 	if (ret != PF_OK)
 		return ret;
 	crash_point("after-dele");
@@ -465,10 +512,47 @@ static enum pf_status dele(struct session *s, uint32_t num,
 	return PF_OK;
 }
 
+static enum pf_status retr_reply(struct session *s, size_t index,
+				 struct error *err);
+
+/* Sends what is queued and handles the oldest reply due. */
+static enum pf_status next_reply(struct session *s, struct error *err)
+{
+	struct pending p = s->pending[s->pend_head];
+	enum pf_status ret = pop3_flush(s->pop, err);
+
+	if (ret != PF_OK)
+		return ret;
+	s->pend_head = (s->pend_head + 1) % RUNNER_PENDING_MAX;
+	s->npending--;
+	if (p.kind == P_DELE)
+		return dele_reply(s, p.arg, err);
+	s->nretr_pending--;
+	return retr_reply(s, p.arg, err);
+}
+
+/* DELE for each of nums, pipelined in windows when the server allows. */
+static enum pf_status delete_all(struct session *s, const uint32_t *nums,
+				 size_t n, struct error *err)
+{
+	enum pf_status ret = PF_OK;
+	size_t next = 0;
+
+	while (ret == PF_OK && (next < n || s->npending > 0)) {
+		while (ret == PF_OK && next < n && may_send(s) &&
+		       s->npending < RUNNER_WINDOW)
+			ret = queue_dele(s, nums[next++], err);
+		if (ret == PF_OK)
+			ret = next_reply(s, err);
+	}
+	return ret;
+}
+
 static enum pf_status phase_listing(struct session *s, struct error *err)
 {
 	enum pf_status ret = read_stat(s, err);
 
+	s->pipelining = (s->capa & POP3_CAPA_PIPELINING) != 0;
 	if (ret == PF_OK && s->count > 0)
 		ret = read_uidl(s, err);
 	if (ret == PF_OK && s->ntodo > 0)
@@ -488,12 +572,7 @@ static enum pf_status phase_listing(struct session *s, struct error *err)
 static enum pf_status phase_delete_pending(struct session *s,
 					   struct error *err)
 {
-	enum pf_status ret = PF_OK;
-	size_t i;
-
-	for (i = 0; i < s->ndele && ret == PF_OK; i++)
-		ret = dele(s, s->dele[i], err);
-	return ret;
+	return delete_all(s, s->dele, s->ndele, err);
 }
 
 /* ---- fetching ---- */
@@ -556,9 +635,12 @@ static enum pf_status stream_body(struct session *s, const char *uid,
 	return dret;
 }
 
-static enum pf_status fetch_one(struct session *s, const struct msg *m,
-				size_t index, struct error *err)
+/* Handles the reply to RETR of todo[index]: delivers the message, records
+ * it, and in per-message order queues its DELE. */
+static enum pf_status retr_reply(struct session *s, size_t index,
+				 struct error *err)
 {
+	const struct msg *m = &s->todo[index];
 	const char *uid = todo_uid(s, m);
 	char token[DELIVER_TOKEN_MAX];
 	enum pop3_resp_code code;
@@ -566,9 +648,7 @@ static enum pf_status fetch_one(struct session *s, const struct msg *m,
 	uint64_t bytes;
 	bool ok;
 
-	ret = pop3_cmd(s->pop, err, "RETR %u", m->num);
-	if (ret == PF_OK)
-		ret = pop3_read_status(s->pop, &ok, &code, err);
+	ret = pop3_read_status(s->pop, &ok, &code, err);
 	if (ret != PF_OK)
 		return ret;
 	if (!ok) {
@@ -626,19 +706,35 @@ static enum pf_status fetch_one(struct session *s, const struct msg *m,
 	s->res->bytes += bytes;
 	log_verbose(s->acct->name, "fetched message %zu of %zu (UID %s, %llu bytes)",
 		    index + 1, s->ntodo, uid, (unsigned long long)bytes);
+	/* Foxmail order: this DELE goes out with the next RETR, after this
+	 * message is durable and recorded. */
 	if (s->policy.del == DELETE_PER_MESSAGE)
-		return dele(s, m->num, err);
+		return queue_dele(s, m->num, err);
 	num_add(&s->fetched, &s->nfetched, &s->nfetched_cap, m->num);
 	return PF_OK;
 }
 
+/* RETR every new message: up to RUNNER_WINDOW in flight with PIPELINING
+ * (one in per-message order, whose DELE then travels with the next RETR),
+ * lock-step without it.  Replies are handled strictly in order, so an -ERR
+ * in the middle of a window concerns exactly its own message. */
 static enum pf_status phase_fetch(struct session *s, struct error *err)
 {
+	size_t window = s->policy.del == DELETE_PER_MESSAGE || !s->pipelining
+			? 1 : RUNNER_WINDOW;
 	enum pf_status ret = PF_OK;
-	size_t i;
+	size_t next = 0;
 
-	for (i = 0; i < s->ntodo && ret == PF_OK; i++)
-		ret = fetch_one(s, &s->todo[i], i, err);
+	while (ret == PF_OK && (next < s->ntodo || s->npending > 0)) {
+		while (ret == PF_OK && next < s->ntodo && may_send(s) &&
+		       s->nretr_pending < window) {
+			ret = queue_cmd(s, P_RETR, (uint32_t)next,
+					s->todo[next].num, err);
+			next++;
+		}
+		if (ret == PF_OK)
+			ret = next_reply(s, err);
+	}
 	return ret;
 }
 
@@ -646,14 +742,9 @@ static enum pf_status phase_fetch(struct session *s, struct error *err)
 static enum pf_status phase_delete_batch(struct session *s,
 					 struct error *err)
 {
-	enum pf_status ret = PF_OK;
-	size_t i;
-
 	if (s->policy.del != DELETE_BATCH)
 		return PF_OK;
-	for (i = 0; i < s->nfetched && ret == PF_OK; i++)
-		ret = dele(s, s->fetched[i], err);
-	return ret;
+	return delete_all(s, s->fetched, s->nfetched, err);
 }
 
 static enum pf_status phase_quit(struct session *s, struct error *err)
@@ -723,9 +814,10 @@ enum pf_status runner_run_account(const struct account *acct,
 	if (ret == PF_OK) {
 		ret = phase_quit(&s, err);
 	} else if ((ret == PF_IOERR || ret == PF_CANTCREAT) && s.pop != NULL &&
-		   s.body_read) {
-		/* A local failure (disk full) leaves the session in step: end
-		 * it properly so that deletions already made take effect. */
+		   s.body_read && s.npending == 0) {
+		/* A local failure (disk full) with no reply outstanding leaves
+		 * the session in step: end it properly so that deletions
+		 * already made take effect. */
 		struct error qerr;
 
 		(void)phase_quit(&s, &qerr);
