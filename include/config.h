@@ -49,11 +49,14 @@ struct account {
 
 struct config {
 	char *path;			/* the file read */
+	unsigned jobs;			/* [defaults] jobs: accounts at once */
 	struct account *accounts;	/* in file order */
 	size_t naccounts;
 };
 
 #define CONFIG_MAX_ACCOUNTS 10000
+#define CONFIG_DEFAULT_JOBS 4
+#define CONFIG_MAX_JOBS 64
 #define CONFIG_MAX_TIMEOUT 3600
 
 /*

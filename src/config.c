@@ -293,6 +293,16 @@ static enum pf_status check_keys(const struct config *cfg, dictionary *d,
 		const char *key = strchr(names[i], ':');
 
 		key = key != NULL ? key + 1 : names[i];
+		/* Run-wide keys belong in [defaults] only. */
+		if (strcmp(key, "jobs") == 0) {
+			if (strcmp(section, DEFAULTS_SECTION) == 0)
+				continue;
+			ret = error_set(err, PF_CONFIG,
+					"%s: [%s] jobs: belongs in [defaults] (it is "
+					"how many accounts run at once)",
+					cfg->path, section);
+			break;
+		}
 		if (find_key(key) == NULL) {
 			ret = error_set(err, PF_CONFIG, "%s: [%s] %s: unknown key",
 					cfg->path, section, key);
@@ -460,6 +470,28 @@ static enum pf_status load_dict(struct config *cfg, dictionary **d_r,
 	return PF_OK;
 }
 
+static enum pf_status load_jobs(struct config *cfg, dictionary *d,
+				struct error *err)
+{
+	const char *v = iniparser_getstring(d, DEFAULTS_SECTION ":jobs", NULL);
+	unsigned long long n;
+
+	cfg->jobs = CONFIG_DEFAULT_JOBS;
+	if (v == NULL)
+		return PF_OK;
+	if (util_parse_ull(v, 1, CONFIG_MAX_JOBS, &n) < 0) {
+		char shown[64];
+
+		util_sanitize(shown, sizeof(shown), v, strlen(v));
+		return error_set(err, PF_CONFIG,
+				 "%s: [defaults] jobs: '%s' is not valid: expected a "
+				 "number from 1 to %d", cfg->path, shown,
+				 CONFIG_MAX_JOBS);
+	}
+	cfg->jobs = (unsigned)n;
+	return PF_OK;
+}
+
 enum pf_status config_load(const char *path, struct config *cfg,
 			   struct error *err)
 {
@@ -484,6 +516,9 @@ enum pf_status config_load(const char *path, struct config *cfg,
 			goto out;
 		}
 	}
+	ret = load_jobs(cfg, d, err);
+	if (ret != PF_OK)
+		goto out;
 	nsec = iniparser_getnsec(d);
 	if (nsec > CONFIG_MAX_ACCOUNTS + 1) {
 		ret = error_set(err, PF_CONFIG, "%s: too many sections",

@@ -1,11 +1,13 @@
 /*
  * main.c - command line, account selection, exit status of the run.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -20,13 +22,15 @@ static void usage(FILE *f)
 "Usage: popfetch [OPTION]... [ACCOUNT]...\n"
 "Download new mail from POP3 servers into Maildirs, mboxes or an MDA.\n"
 "\n"
-"Without ACCOUNT, every account of the configuration file is fetched, in\n"
-"file order.  Messages already fetched are recognised by their UIDL and\n"
-"never fetched twice; an account's delete setting says whether they are\n"
-"deleted on the server once stored.\n"
+"Without ACCOUNT, every account of the configuration file is fetched\n"
+"(started in file order).  Messages already fetched are recognised by their\n"
+"UIDL and never fetched twice; an account's delete setting says whether\n"
+"they are deleted on the server once stored.\n"
 "\n"
 "  -c, --config FILE   read FILE instead of\n"
 "                      $XDG_CONFIG_HOME/popfetch/popfetch.ini\n"
+"  -j, --jobs N        run up to N accounts at once (default: jobs in\n"
+"                      [defaults], else 4)\n"
 "  -k, --keep          delete nothing on any server in this run\n"
 "  -v, --verbose       one line per message and a summary per account\n"
 "      --trace         also show the POP3 dialogue on stderr (passwords\n"
@@ -42,6 +46,7 @@ static void usage(FILE *f)
 
 struct options {
 	struct run_options run;
+	unsigned jobs;			/* -j; 0: from the config */
 	char *config_path;
 	char **accounts;
 	int naccounts;
@@ -55,6 +60,7 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "trace", no_argument, NULL, 'T' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -62,7 +68,7 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 	int c;
 
 	*exit_now_r = false;
-	while ((c = getopt_long(argc, argv, "c:kvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:j:kvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			free(o->config_path);
@@ -78,6 +84,17 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 		case 'k':
 			o->run.keep = true;
 			break;
+		case 'j': {
+			unsigned long long n;
+
+			if (util_parse_ull(optarg, 1, CONFIG_MAX_JOBS, &n) < 0) {
+				fprintf(stderr, "popfetch: -j takes a number "
+					"from 1 to %d\n", CONFIG_MAX_JOBS);
+				return PF_USAGE;
+			}
+			o->jobs = (unsigned)n;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			*exit_now_r = true;
@@ -142,15 +159,77 @@ static enum pf_status select_accounts(const struct config *cfg,
 	return PF_OK;
 }
 
+static enum pf_status run_one(const struct account *a,
+			      const struct options *o)
+{
+	struct run_result res;
+	struct error err;
+	enum pf_status ret = runner_run_account(a, &o->run, &res, &err);
+
+	if (ret != PF_OK)
+		report(a->name, &err);
+	return ret;
+}
+
+/* Runs the accounts, up to jobs at once, each in its own process so that
+ * one account's failure, stall or crash never holds up or takes down
+ * another.  A child's exit status is its enum pf_status. */
+static enum pf_status run_accounts(const struct account **sel, size_t n,
+				   const struct options *o, unsigned jobs)
+{
+	enum pf_status all = PF_OK;
+	unsigned nfailed = 0, running = 0;
+	size_t next = 0;
+
+	if (jobs <= 1 || n <= 1) {
+		for (next = 0; next < n; next++)
+			all = error_combine(all, run_one(sel[next], o), &nfailed);
+		return all;
+	}
+	/* Output already written by the parent must not be written again by
+	 * a child's copy of the stdio buffers. */
+	fflush(NULL);
+	while (next < n || running > 0) {
+		int status;
+		pid_t pid;
+
+		if (next < n && running < jobs) {
+			pid = fork();
+			if (pid == 0)
+				_exit((int)run_one(sel[next], o));
+			if (pid < 0) {
+				log_error(sel[next]->name, "cannot start: %s",
+					  strerror(errno));
+				all = error_combine(all, PF_SOFTWARE, &nfailed);
+			} else {
+				running++;
+			}
+			next++;
+			continue;
+		}
+		pid = wait(&status);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		running--;
+		all = error_combine(all, WIFEXITED(status) &&
+				    WEXITSTATUS(status) < PF_STATUS_COUNT
+				    ? (enum pf_status)WEXITSTATUS(status)
+				    : PF_SOFTWARE, &nfailed);
+	}
+	return all;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct config cfg = { 0 };
 	const struct account **sel = NULL;
 	struct error err;
-	enum pf_status ret, all = PF_OK;
-	unsigned nfailed = 0;
-	size_t i, nsel = 0;
+	enum pf_status ret;
+	size_t nsel = 0;
 	bool exit_now;
 
 	/* A server or MDA that closes on us must not kill the run with
@@ -179,15 +258,7 @@ int main(int argc, char **argv)
 		report(NULL, &err);
 		goto out;
 	}
-	for (i = 0; i < nsel; i++) {
-		struct run_result res;
-
-		ret = runner_run_account(sel[i], &o.run, &res, &err);
-		if (ret != PF_OK)
-			report(sel[i]->name, &err);
-		all = error_combine(all, ret, &nfailed);
-	}
-	ret = all;
+	ret = run_accounts(sel, nsel, &o, o.jobs != 0 ? o.jobs : cfg.jobs);
 out:
 	free(sel);
 	config_free(&cfg);
