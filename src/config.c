@@ -458,7 +458,13 @@ static enum pf_status load_dict(struct config *cfg, dictionary **d_r,
 		if (at != NULL)
 			sscanf(at + strlen(fdpath), " (%d)", &lineno);
 		text = text != NULL ? text + 3 : "";
-		util_sanitize(clean, sizeof(clean), text, strlen(text));
+		/* The offending line may be a mistyped password line: never
+		 * echo one that mentions a password. */
+		if (strcasestr(text, "pass") != NULL)
+			util_strlcpy(clean, "(line not shown: it may hold a "
+				     "password)", sizeof(clean));
+		else
+			util_sanitize(clean, sizeof(clean), text, strlen(text));
 		if (lineno > 0)
 			return error_set(err, PF_CONFIG,
 					 "%s: line %d: %s%s%s", cfg->path, lineno,

@@ -80,6 +80,32 @@ static struct config load_ok(struct fixture *f, const char *text)
 	return cfg;
 }
 
+/* A mistyped password line is a syntax error whose text must not be
+ * echoed: found by fuzz_config. */
+static void test_syntax_error_hides_password(void **state)
+{
+	static const char *const texts[] = {
+		"[a]\npassword: Sekr3tPw\n",
+		"[a]\nhost = h\n\"password\" \"Sekr3tPw\"\n",
+		"[a]\nPassWord Sekr3tPw\n",
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct config cfg;
+		struct error err;
+		char line[ERROR_TEXT_MAX + ERROR_REPLY_MAX + 32];
+
+		assert_int_equal(load(f, texts[i], 0600, &cfg, &err), PF_CONFIG);
+		error_format(&err, line, sizeof(line));
+		if (strstr(line, "Sekr3tPw") != NULL)
+			fail_msg("case %zu: the password is in the error: %s", i,
+				 line);
+		assert_non_null(strstr(line, "line "));
+	}
+}
+
 /* ---- good files ---- */
 
 static void test_minimal(void **state)
@@ -770,6 +796,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_minimal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syntax_error_hides_password,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_key, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
