@@ -73,7 +73,8 @@ FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_SRCS := $(LIB_SRCS)
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h) | build-fuzz
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h) \
+              $(wildcard tests/fuzz/*.h) | build-fuzz
 	$(FUZZ_CC) $(STD) $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) \
 	    $(LDLIBS)
 
@@ -85,8 +86,9 @@ fuzz: $(FUZZ_BINS)
 	    echo "== $$t ($(FUZZ_SECONDS) s)"; \
 	    (cd build-fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) \
 	        -print_final_stats=1 corpus/$$t ../tests/fuzz/corpus/$$t \
-	        2>&1 | grep -E 'stat::number_of_executed_units|ERROR|crash-|Done') \
-	        || exit 1; \
+	        >$$t.log 2>&1; s=$$?; \
+	        grep -E 'stat::number_of_executed_units|ERROR|crash-|Done' $$t.log; \
+	        exit $$s) || exit 1; \
 	done
 
 # make check: unit tests, integration tests against a private Dovecot, and
@@ -108,7 +110,8 @@ check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS) \
 	    "diskfull" "env POPFETCH=$(CURDIR)/popfetch tests/crash/diskfull" \
 	    "crash-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch CRASH_STRIDE=3 CRASH_RANDOM=3 tests/crash/run" \
 	    "diskfull-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/crash/diskfull" \
-	    "manpages" "tests/lint-man"
+	    "manpages" "tests/lint-man" \
+	    "fuzz-corpus" "tests/fuzz/run-corpus"
 
 check-unit: $(UNIT_BINS)
 	tests/run-suites "unit" "tests/run-unit build/tests"
