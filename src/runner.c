@@ -33,7 +33,7 @@
 /* A reply we are waiting for, in the order the commands went out. */
 struct pending {
 	enum { P_RETR, P_DELE } kind;
-	uint32_t arg;		/* P_RETR: index into todo; P_DELE: number */
+	uint32_t arg;		/* P_RETR: index into want; P_DELE: number */
 };
 
 /* A message to fetch: number, size (from LIST), UID (in the arena). */
@@ -52,8 +52,8 @@ struct session {
 	struct pop3 *pop;
 	unsigned capa;
 	uint32_t count;		/* messages on the server (STAT) */
-	struct msg *todo;	/* new messages, by number */
-	size_t ntodo, todo_cap;
+	struct msg *want;	/* new messages, by number */
+	size_t nwant, want_cap;
 	char *uids;		/* arena of the new messages' UIDs */
 	size_t uids_len, uids_cap;
 	uint32_t *dele;		/* delivered earlier, to delete now */
@@ -68,7 +68,7 @@ struct session {
 	unsigned nmsg_failed;
 };
 
-static const char *todo_uid(const struct session *s, const struct msg *m)
+static const char *want_uid(const struct session *s, const struct msg *m)
 {
 	return s->uids + m->uid_off;
 }
@@ -254,24 +254,24 @@ bad:
 	return PF_PROTOCOL;
 }
 
-static void todo_add(struct session *s, uint32_t num, const char *uid)
+static void want_add(struct session *s, uint32_t num, const char *uid)
 {
 	size_t len = strlen(uid) + 1;
 
-	if (s->ntodo == s->todo_cap) {
-		s->todo_cap = s->todo_cap == 0 ? 64 : s->todo_cap * 2;
-		s->todo = xrealloc(s->todo, s->todo_cap * sizeof(*s->todo));
+	if (s->nwant == s->want_cap) {
+		s->want_cap = s->want_cap == 0 ? 64 : s->want_cap * 2;
+		s->want = xrealloc(s->want, s->want_cap * sizeof(*s->want));
 	}
 	if (s->uids_len + len > s->uids_cap) {
 		s->uids_cap = (s->uids_len + len) * 2;
 		s->uids = xrealloc(s->uids, s->uids_cap);
 	}
 	memcpy(s->uids + s->uids_len, uid, len);
-	s->todo[s->ntodo].num = num;
-	s->todo[s->ntodo].uid_off = (uint32_t)s->uids_len;
-	s->todo[s->ntodo].size = 0;
+	s->want[s->nwant].num = num;
+	s->want[s->nwant].uid_off = (uint32_t)s->uids_len;
+	s->want[s->nwant].size = 0;
 	s->uids_len += len;
-	s->ntodo++;
+	s->nwant++;
 }
 
 static void num_add(uint32_t **v, size_t *n, size_t *cap, uint32_t num)
@@ -285,7 +285,7 @@ static void num_add(uint32_t **v, size_t *n, size_t *cap, uint32_t num)
 
 static int cmp_uid(const void *a, const void *b, void *session)
 {
-	return strcmp(todo_uid(session, a), todo_uid(session, b));
+	return strcmp(want_uid(session, a), want_uid(session, b));
 }
 
 static int cmp_num(const void *a, const void *b)
@@ -296,7 +296,7 @@ static int cmp_num(const void *a, const void *b)
 }
 
 /* Reads UIDL: each message number once, each UID once; known UIDs are
- * marked present in the state, new ones go to the todo list. */
+ * marked present in the state, new ones go to the want list. */
 static enum pf_status read_uidl(struct session *s, struct error *err)
 {
 	unsigned char *numseen = xcalloc(s->count / 8 + 1, 1);
@@ -342,7 +342,7 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 
 		switch (state_mark_present(s->st, uid, &first_seen)) {
 		case STATE_UNKNOWN:
-			todo_add(s, num, uid);
+			want_add(s, num, uid);
 			break;
 		case STATE_DELIVERED:
 			if (plan_known(&s->policy, first_seen) == PLAN_DELETE)
@@ -367,24 +367,24 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 			    "UIDL listed %u of %u messages; state kept whole",
 			    listed, s->count);
 	/* Two new messages with one UID would be one message to us. */
-	if (s->ntodo < 2)
+	if (s->nwant < 2)
 		return PF_OK;
-	qsort_r(s->todo, s->ntodo, sizeof(*s->todo), cmp_uid, s);
-	for (i = 1; i < s->ntodo; i++)
-		if (strcmp(todo_uid(s, &s->todo[i - 1]),
-			   todo_uid(s, &s->todo[i])) == 0)
+	qsort_r(s->want, s->nwant, sizeof(*s->want), cmp_uid, s);
+	for (i = 1; i < s->nwant; i++)
+		if (strcmp(want_uid(s, &s->want[i - 1]),
+			   want_uid(s, &s->want[i])) == 0)
 			return error_set(err, PF_PROTOCOL,
 					 "UIDL lists unique-id %s twice",
-					 todo_uid(s, &s->todo[i]));
-	qsort(s->todo, s->ntodo, sizeof(*s->todo), cmp_num);
+					 want_uid(s, &s->want[i]));
+	qsort(s->want, s->nwant, sizeof(*s->want), cmp_num);
 	return PF_OK;
 }
 
-static struct msg *todo_find(struct session *s, uint32_t num)
+static struct msg *want_find(struct session *s, uint32_t num)
 {
 	struct msg key = { .num = num };
 
-	return bsearch(&key, s->todo, s->ntodo, sizeof(*s->todo), cmp_num);
+	return bsearch(&key, s->want, s->nwant, sizeof(*s->want), cmp_num);
 }
 
 /* Reads LIST for the sizes of the new messages. */
@@ -418,7 +418,7 @@ static enum pf_status read_list(struct session *s, struct error *err)
 			break;
 		}
 		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
-		if ((m = todo_find(s, num)) != NULL)
+		if ((m = want_find(s, num)) != NULL)
 			m->size = size;
 	}
 	free(numseen);
@@ -430,25 +430,25 @@ static void skip_big(struct session *s, struct error *err)
 {
 	size_t i, kept = 0;
 
-	for (i = 0; i < s->ntodo; i++) {
-		const struct msg *m = &s->todo[i];
+	for (i = 0; i < s->nwant; i++) {
+		const struct msg *m = &s->want[i];
 
 		if (plan_new(&s->policy, m->size) != PLAN_SKIP_BIG) {
-			s->todo[kept++] = *m;
+			s->want[kept++] = *m;
 			continue;
 		}
-		if (!state_note_big(s->st, todo_uid(s, m), err))
+		if (!state_note_big(s->st, want_uid(s, m), err))
 			log_warn(s->acct->name,
 				 "message %u (UID %s) is %llu bytes, over max_size "
 				 "%llu: left on the server (reported once)",
-				 m->num, todo_uid(s, m),
+				 m->num, want_uid(s, m),
 				 (unsigned long long)m->size, s->acct->max_size);
 		else
 			log_verbose(s->acct->name,
 				    "message %u (UID %s) over max_size, skipped",
-				    m->num, todo_uid(s, m));
+				    m->num, want_uid(s, m));
 	}
-	s->ntodo = kept;
+	s->nwant = kept;
 }
 
 /* ---- the command pipeline ---- */
@@ -555,13 +555,13 @@ static enum pf_status phase_listing(struct session *s, struct error *err)
 	s->pipelining = (s->capa & POP3_CAPA_PIPELINING) != 0;
 	if (ret == PF_OK && s->count > 0)
 		ret = read_uidl(s, err);
-	if (ret == PF_OK && s->ntodo > 0)
+	if (ret == PF_OK && s->nwant > 0)
 		ret = read_list(s, err);
 	if (ret == PF_OK)
 		skip_big(s, err);
 	if (ret == PF_OK) {
 		s->res->total = s->count;
-		s->res->skipped = s->count - (uint32_t)s->ntodo;
+		s->res->skipped = s->count - (uint32_t)s->nwant;
 	}
 	return ret;
 }
@@ -635,13 +635,13 @@ static enum pf_status stream_body(struct session *s, const char *uid,
 	return dret;
 }
 
-/* Handles the reply to RETR of todo[index]: delivers the message, records
+/* Handles the reply to RETR of want[index]: delivers the message, records
  * it, and in per-message order queues its DELE. */
 static enum pf_status retr_reply(struct session *s, size_t index,
 				 struct error *err)
 {
-	const struct msg *m = &s->todo[index];
-	const char *uid = todo_uid(s, m);
+	const struct msg *m = &s->want[index];
+	const char *uid = want_uid(s, m);
 	char token[DELIVER_TOKEN_MAX];
 	enum pop3_resp_code code;
 	enum pf_status ret;
@@ -705,7 +705,7 @@ static enum pf_status retr_reply(struct session *s, size_t index,
 	s->res->fetched++;
 	s->res->bytes += bytes;
 	log_verbose(s->acct->name, "fetched message %zu of %zu (UID %s, %llu bytes)",
-		    index + 1, s->ntodo, uid, (unsigned long long)bytes);
+		    index + 1, s->nwant, uid, (unsigned long long)bytes);
 	/* Foxmail order: this DELE goes out with the next RETR, after this
 	 * message is durable and recorded. */
 	if (s->policy.del == DELETE_PER_MESSAGE)
@@ -725,11 +725,11 @@ static enum pf_status phase_fetch(struct session *s, struct error *err)
 	enum pf_status ret = PF_OK;
 	size_t next = 0;
 
-	while (ret == PF_OK && (next < s->ntodo || s->npending > 0)) {
-		while (ret == PF_OK && next < s->ntodo && may_send(s) &&
+	while (ret == PF_OK && (next < s->nwant || s->npending > 0)) {
+		while (ret == PF_OK && next < s->nwant && may_send(s) &&
 		       s->nretr_pending < window) {
 			ret = queue_cmd(s, P_RETR, (uint32_t)next,
-					s->todo[next].num, err);
+					s->want[next].num, err);
 			next++;
 		}
 		if (ret == PF_OK)
@@ -764,7 +764,7 @@ static void session_free(struct session *s)
 	pop3_free(&s->pop);
 	deliver_free(&s->dlv);
 	state_close(&s->st);
-	free(s->todo);
+	free(s->want);
 	free(s->uids);
 	free(s->dele);
 	free(s->fetched);
