@@ -30,7 +30,7 @@ SAN_LIB_OBJS  := $(LIB_SRCS:src/%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
 
 .PHONY: all check check-unit check-integration check-san check-crash clean install \
-        uninstall lint fuzz fuzz-build
+        uninstall lint fuzz fuzz-build bench
 
 all: popfetch
 
@@ -132,6 +132,13 @@ check-crash: popfetch
 	tests/run-suites \
 	    "crash" "env POPFETCH=$(CURDIR)/popfetch tests/crash/run" \
 	    "diskfull" "env POPFETCH=$(CURDIR)/popfetch tests/crash/diskfull"
+
+# A benchmark, not a test: popfetch against mpop, fetchmail and getmail6
+# and against the stream and disk floors, on a private Dovecot; results in
+# build/bench/results.md.  BENCH_MODE=compare|bigmsg|many|accounts|all,
+# see tests/bench/run.
+bench: popfetch
+	tests/bench/run
 
 lint:
 	mandoc -Tlint -Wwarning man/popfetch.1 man/popfetch.ini.5
