@@ -49,6 +49,12 @@ enum pf_status error_set_errno(struct error *err, enum pf_status status,
 			       int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Like error_set, but keeps err->reply: for giving a server's refusal
+ * our own words and status while still showing what the server said. */
+enum pf_status error_reword(struct error *err, enum pf_status status,
+			    const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Stores (len bytes of) a server reply in err->reply, sanitized with
  * util_sanitize(); the status and text are left alone. */
 void error_set_reply(struct error *err, const char *reply, size_t len);

@@ -15,16 +15,32 @@ void error_clear(struct error *err)
 	err->reply[0] = '\0';
 }
 
+/* Sets status and text; the reply is left to the caller. */
+static void error_vset(struct error *err, enum pf_status status,
+		       const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void error_vset(struct error *err, enum pf_status status,
 		       const char *fmt, va_list ap)
 {
 	err->status = status;
 	vsnprintf(err->text, sizeof(err->text), fmt, ap);
-	err->reply[0] = '\0';
 }
 
 enum pf_status error_set(struct error *err, enum pf_status status,
 			 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(err, status, fmt, ap);
+	va_end(ap);
+	err->reply[0] = '\0';
+	return status;
+}
+
+enum pf_status error_reword(struct error *err, enum pf_status status,
+			    const char *fmt, ...)
 {
 	va_list ap;
 
@@ -43,6 +59,7 @@ enum pf_status error_set_errno(struct error *err, enum pf_status status,
 	va_start(ap, fmt);
 	error_vset(err, status, fmt, ap);
 	va_end(ap);
+	err->reply[0] = '\0';
 	len = strlen(err->text);
 	snprintf(err->text + len, sizeof(err->text) - len, ": %s",
 		 strerror(errnum));

@@ -556,10 +556,5 @@ enum pf_status pop3_expect_ok(struct pop3 *p, enum pf_status dflt,
 	ret = pop3_read_status(p, &ok, &code, err);
 	if (ret != PF_OK || ok)
 		return ret;
-	char reply[ERROR_REPLY_MAX];
-
-	util_strlcpy(reply, err->reply, sizeof(reply));
-	error_set(err, pop3_resp_code_status(code, dflt), "%s", what);
-	util_strlcpy(err->reply, reply, sizeof(err->reply));
-	return err->status;
+	return error_reword(err, pop3_resp_code_status(code, dflt), "%s", what);
 }
