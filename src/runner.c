@@ -295,6 +295,24 @@ static int cmp_num(const void *a, const void *b)
 	return x->num < y->num ? -1 : x->num > y->num;
 }
 
+/* Marks message num in a bitmap of the listing; a number listed twice is
+ * a protocol error naming the listing and the line. */
+static enum pf_status mark_once(unsigned char *bits, uint32_t num,
+				const char *listing, const char *line,
+				size_t len, struct error *err)
+{
+	unsigned char bit = (unsigned char)(1u << (num % 8));
+
+	if (bits[num / 8] & bit) {
+		error_set(err, PF_PROTOCOL, "%s lists message %u twice",
+			  listing, num);
+		error_set_reply(err, line, len);
+		return PF_PROTOCOL;
+	}
+	bits[num / 8] |= bit;
+	return PF_OK;
+}
+
 /* Reads UIDL: each message number once, each UID once; known UIDs are
  * marked present in the state, new ones go to the want list. */
 static enum pf_status read_uidl(struct session *s, struct error *err)
@@ -309,15 +327,10 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 	ret = pop3_cmd(s->pop, err, "UIDL");
 	if (ret == PF_OK)
 		ret = pop3_read_status(s->pop, &ok, &code, err);
-	if (ret == PF_OK && !ok) {
-		char reply[ERROR_REPLY_MAX];
-
-		util_strlcpy(reply, err->reply, sizeof(reply));
-		ret = error_set(err, PF_UNAVAILABLE,
-				"server does not support UIDL, which popfetch needs "
-				"to recognise messages it already has");
-		util_strlcpy(err->reply, reply, sizeof(err->reply));
-	}
+	if (ret == PF_OK && !ok)
+		ret = error_reword(err, PF_UNAVAILABLE,
+				   "server does not support UIDL, which popfetch "
+				   "needs to recognise messages it already has");
 	while (ret == PF_OK) {
 		char uid[POP3_MAX_UID + 1];
 		const char *line;
@@ -330,13 +343,9 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 		ret = pop3_parse_uidl_line(line, len, s->count, &num, uid, err);
 		if (ret != PF_OK)
 			break;
-		if (numseen[num / 8] & (1u << (num % 8))) {
-			ret = error_set(err, PF_PROTOCOL,
-					"UIDL lists message %u twice", num);
-			error_set_reply(err, line, len);
+		ret = mark_once(numseen, num, "UIDL", line, len, err);
+		if (ret != PF_OK)
 			break;
-		}
-		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
 		listed++;
 		time_t first_seen = 0;
 
@@ -411,13 +420,9 @@ static enum pf_status read_list(struct session *s, struct error *err)
 					   err);
 		if (ret != PF_OK)
 			break;
-		if (numseen[num / 8] & (1u << (num % 8))) {
-			ret = error_set(err, PF_PROTOCOL,
-					"LIST lists message %u twice", num);
-			error_set_reply(err, line, len);
+		ret = mark_once(numseen, num, "LIST", line, len, err);
+		if (ret != PF_OK)
 			break;
-		}
-		numseen[num / 8] |= (unsigned char)(1u << (num % 8));
 		if ((m = want_find(s, num)) != NULL)
 			m->size = size;
 	}
