@@ -44,6 +44,7 @@ struct state {
 	struct state_pending *pending;
 	size_t npending;
 	bool journal_dirty;	/* written since the last fsync */
+	bool journal_nonempty;	/* records not yet folded into the snapshot */
 	bool prune;		/* drop entries not present at save */
 };
 
@@ -407,6 +408,7 @@ enum pf_status state_open(const char *dir, const char *account,
 				      "cannot repair journal %s/%s", dir, name);
 		goto fail;
 	}
+	st->journal_nonempty = good > 0;
 	if (st->table_cap == 0)
 		grow_table(st);
 	*st_r = st;
@@ -424,6 +426,7 @@ static enum pf_status journal_append(struct state *st, const char *line,
 				       "cannot write the state journal of %s",
 				       st->account);
 	st->journal_dirty = true;
+	st->journal_nonempty = true;
 	return PF_OK;
 }
 
@@ -561,12 +564,28 @@ fail:
 			       "cannot write the state of %s", st->account);
 }
 
+static bool prunes_something(const struct state *st)
+{
+	uint32_t i;
+
+	if (!st->prune)
+		return false;
+	for (i = 0; i < st->nentries; i++)
+		if (!(st->entries[i].flags & ENTRY_PRESENT))
+			return true;
+	return false;
+}
+
 enum pf_status state_save(struct state *st, struct error *err)
 {
 	char tmpname[128], name[128], line[STATE_MAX_LINE];
 	enum pf_status ret;
 	size_t i;
 
+	/* A run that recorded nothing and prunes nothing leaves the snapshot
+	 * as it is: no rewrite and fsync of a large state on every poll. */
+	if (!st->journal_nonempty && !prunes_something(st))
+		return PF_OK;
 	snprintf(tmpname, sizeof(tmpname), "%s.state.tmp", st->account);
 	snprintf(name, sizeof(name), "%s.state", st->account);
 	ret = write_snapshot(st, tmpname, err);
@@ -590,6 +609,7 @@ enum pf_status state_save(struct state *st, struct error *err)
 				       "cannot empty the state journal of %s",
 				       st->account);
 	st->journal_dirty = true;
+	st->journal_nonempty = false;
 	/* Unresolved deliveries stay in the journal. */
 	for (i = 0; i < st->npending; i++) {
 		snprintf(line, sizeof(line), "I %s %s\n", st->pending[i].uid,

@@ -764,11 +764,54 @@ static void test_big_not_counted(void **state)
 	close_ok(&st);
 }
 
+/* A run that records and prunes nothing leaves the snapshot alone (no
+ * rewrite of a large state on every poll); a prune still rewrites it. */
+static void test_save_unchanged_skips_rewrite(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	struct error err;
+	struct stat before, after;
+	char *snap;
+	time_t seen;
+
+	st = open_ok(f, "work");
+	deliver(st, "uid-a", "tok-a");
+	deliver(st, "uid-b", "tok-b");
+	ok(state_save(st, &err), &err);
+	state_close(&st);
+	snap = tu_join(f->sd, "work.state");
+	assert_int_equal(stat(snap, &before), 0);
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "uid-a", &seen), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "uid-b", &seen), STATE_DELIVERED);
+	state_prune_absent(st);
+	ok(state_save(st, &err), &err);
+	state_close(&st);
+	assert_int_equal(stat(snap, &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "uid-a", &seen), STATE_DELIVERED);
+	state_prune_absent(st);
+	ok(state_save(st, &err), &err);
+	state_close(&st);
+	assert_int_equal(stat(snap, &after), 0);
+	assert_int_not_equal(before.st_ino, after.st_ino);
+	st = open_ok(f, "work");
+	assert_true(state_has(st, "uid-a"));
+	assert_false(state_has(st, "uid-b"));
+	state_close(&st);
+	free(snap);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_save_unchanged_skips_rewrite),
 		T(test_open_creates_dir),
 		T(test_round_trip_saved),
 		T(test_round_trip_journal),
