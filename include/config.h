@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "sasl.h"
 
 enum tls_mode {
 	TLS_IMPLICIT = 0,	/* TLS from the first byte (port 995) */
@@ -34,8 +35,22 @@ struct account {
 	enum tls_mode tls;
 	char *ca_file;		/* NULL: system trust store */
 	char *user;
+	/* At most one of password, password_command and password_file is
+	 * set; with none, the secret is asked for on the terminal (see
+	 * secret.h).  The secret is the OAuth2 access token for xoauth2 and
+	 * oauthbearer. */
 	char *password;		/* NULL if not configured; wiped on free */
+	char *password_command;	/* run without a shell */
+	char *password_file;	/* ~ expanded */
+	enum sasl_mech auth;	/* SASL_AUTO by default */
 	bool allow_plaintext;
+	/* TLS (see transport.h, struct tls_params) */
+	char *tls_fingerprint;	/* "sha256:" + 64 lowercase hex, or NULL */
+	char *tls_pubkey;	/* "sha256:" + 44 base64 chars, or NULL */
+	char *tls_cert_file;	/* client certificate (~ expanded), or NULL */
+	char *tls_key_file;	/* its key; defaults to tls_cert_file */
+	int tls_min_version;	/* 12 or 13 (TLS 1.2, 1.3) */
+	bool tls_verify;	/* false: tls_verify = no (warned on every run) */
 	char *maildir;		/* ~ expanded; exactly one of maildir, */
 	char *mbox;		/* mbox (~ expanded) and */
 	char *mda;		/* mda (a command, run without a shell) is set */

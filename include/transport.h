@@ -23,6 +23,43 @@ struct transport;
 struct tls_params {
 	const char *host;	/* name to verify and send as SNI */
 	const char *ca_file;	/* NULL: the system trust store */
+	/*
+	 * Pins, NULL when unset: "sha256:HEX" of the certificate (DER), and
+	 * "sha256:BASE64" of its SubjectPublicKeyInfo (DER), both in the form
+	 * of struct tls_peer_info.  With a pin set, the pin must match
+	 * (PF_NOPERM otherwise, naming what the server sent), and then the
+	 * chain and host name checks may fail without failing the handshake;
+	 * without a matching pin nothing is trusted that would not be
+	 * trusted anyway.
+	 */
+	const char *fingerprint;
+	const char *pubkey;
+	const char *cert_file;	/* client certificate (PEM), or NULL */
+	const char *key_file;	/* its private key (PEM); NULL: in cert_file */
+	int min_version;	/* 12 (TLS 1.2, also when 0) or 13 */
+	/* false: accept any certificate (tls_verify = no; pins still
+	 * apply).  The caller warns. */
+	bool verify;
+	/* true (--serverinfo): complete the handshake whatever the
+	 * certificate, and record the verification result in the peer info
+	 * instead of failing.  Nothing may be sent over such a connection
+	 * but CAPA and QUIT. */
+	bool inspect_only;
+};
+
+/* What --serverinfo shows about the TLS session and the server's
+ * certificate.  Strings are NUL-terminated, sanitized, "" if unknown. */
+struct tls_peer_info {
+	char version[16];	/* "TLSv1.3" */
+	char cipher[64];	/* "TLS_AES_256_GCM_SHA384" */
+	char subject[256];	/* one-line RFC 2253 form */
+	char issuer[256];
+	char not_before[32];	/* "2026-11-23 02:00:00 UTC" */
+	char not_after[32];
+	char subject_alt_names[256];	/* "DNS:localhost, IP:127.0.0.1" */
+	char fingerprint[80];	/* "sha256:" + 64 lowercase hex */
+	char pubkey[56];	/* "sha256:" + base64 of 32 bytes */
+	char verify_result[128];	/* "ok" or OpenSSL's reason */
 };
 
 /* Resolves host, tries each address (IPv6 and IPv4) until one connects
@@ -45,6 +82,11 @@ bool transport_is_tls(const struct transport *t);
 
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" without TLS.  Owned by t. */
 const char *transport_tls_info(const struct transport *t);
+
+/* Fills *info for an active TLS session.  PF_SOFTWARE without TLS. */
+enum pf_status transport_peer_info(const struct transport *t,
+				   struct tls_peer_info *info,
+				   struct error *err);
 
 /* Reads up to len bytes (at least 1) into buf, waiting at most the timeout.
  * Returns the count, 0 at a clean end of stream, or -1 with err filled in
