@@ -7,19 +7,23 @@
  *   faultserver -c CASE --dump DIR
  *
  * By default it is a correct POP3 server (RFC 1939 with CAPA, STLS, UIDL,
- * TOP, USER/PASS; DELE takes effect at QUIT) over the mailbox declared in
+ * TOP, USER/PASS, APOP; RFC 5034 AUTH with PLAIN, LOGIN, XOAUTH2 and
+ * OAUTHBEARER, as Gmail or Microsoft 365 answer it; DELE takes effect at
+ * QUIT) over the mailbox declared in
  * the case's [server] section, so a case only states where it misbehaves:
  * its "on" rules replace a reply, cut it short, send it in pieces, drop
  * the connection or stall.  It listens on 127.0.0.1 on a port the kernel
  * picks ("PORT n" on stdout or in PORTFILE), serves CONNECTIONS (default 1)
  * connections one after the other and exits.  Every client line goes to
- * LOG ("C: ..."; PASS as "PASS ****"), with the first line of each reply
- * ("S: ...") and events ("*: ...").
+ * LOG ("C: ..."; secrets as "****": PASS, AUTH responses, the APOP
+ * digest), with the first line of each reply ("S: ...") and events
+ * ("*: ...").
  *
  * Every wait goes through poll() against one deadline for the whole run
  * (-t, default 30 s): whatever a test does, the server exits by itself.
  * --dump writes each message of the case as the client must store it
- * (LF line endings) to DIR/1, DIR/2, ... and exits.
+ * (LF line endings) to DIR/1, DIR/2, ..., the case's token (if any) to
+ * DIR/token, and exits.
  */
 #include <errno.h>
 #include <fcntl.h>
