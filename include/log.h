@@ -34,6 +34,31 @@ void log_warn(const char *account, const char *fmt, ...)
 void log_verbose(const char *account, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Where else lines go (report.c sets these up):
+ *  - a log file (--log-file): errors, warnings and log_summary() lines
+ *    always, -v lines at LOG_VERBOSE; each line "2026-11-23T03:04:05Z
+ *    popfetch[PID]: ACCOUNT: text" in one write(2) on an O_APPEND fd, so
+ *    runs that overlap never tear each other's lines;
+ *  - syslog (--syslog, openlog done by the caller): errors (LOG_ERR),
+ *    warnings (LOG_WARNING) and log_summary() lines (LOG_INFO).
+ */
+void log_set_file(int fd);		/* -1: none */
+void log_set_syslog(int enabled);
+
+/* While a progress line is drawn on stderr, every line written to the
+ * terminal first clears it ("\r\033[K") so that the two never mix. */
+void log_set_progress_active(int active);
+
+/* Colour on the terminal: trace lines (client and server in different
+ * colours), errors and warnings.  Only ever on stderr. */
+void log_set_color(int enabled);
+
+/* An account's one-line summary of a run: to stdout at LOG_VERBOSE, and
+ * always to the log file and syslog. */
+void log_summary(const char *account, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* One line of the dialogue on stderr at LOG_TRACE: "ACCOUNT: POP> line"
  * (dir is '>' for client, '<' for server).  The line is sanitized here. */
 void log_trace(const char *account, char dir, const char *line, size_t len);

@@ -38,7 +38,8 @@ enum sasl_mech {
 #define SASL_BIT(m) (1u << (m))
 
 /* The config name ("scram-sha-256") of m, and its wire name for AUTH
- * ("SCRAM-SHA-256"; "USER" and "APOP" for the two that are not SASL). */
+ * ("SCRAM-SHA-256"; "USER" and "APOP" for the two that are not SASL).
+ * Static strings; "auto"/"AUTO" for SASL_AUTO, "?" out of range. */
 const char *sasl_config_name(enum sasl_mech m);
 const char *sasl_wire_name(enum sasl_mech m);
 
@@ -78,7 +79,8 @@ bool sasl_apop_timestamp(const char *greeting, size_t len, const char **ts_r,
 			 size_t *len_r);
 
 /* The APOP digest: lowercase hex MD5(timestamp || secret), into
- * hex_r[33]. */
+ * hex_r[33].  hex_r is "" if MD5 is unavailable (an OpenSSL in FIPS
+ * mode): the caller must not send an empty digest. */
 void sasl_apop_digest(const char *ts, size_t tslen, const char *secret,
 		      char hex_r[33]);
 
@@ -100,7 +102,12 @@ struct sasl_params {
  * an empty one), or NULL for mechanisms without one (LOGIN, CRAM-MD5).
  * The caller frees *initial_r with sasl_free_response().  SCRAM refuses
  * (PF_CONFIG) a user name or secret that is not valid UTF-8 or contains
- * NUL; the nonce comes from a cryptographic RNG.
+ * NUL; the nonce comes from a cryptographic RNG (PF_SOFTWARE if it
+ * fails).  XOAUTH2 and OAUTHBEARER refuse (PF_CONFIG) control characters
+ * in the user, token, host or port: ^A separates their fields.
+ * RFC 5034 section 4: when "AUTH MECH initial" would be longer than 255
+ * octets (tokens are), send "AUTH MECH" alone and answer the server's
+ * empty "+ " with *initial_r yourself, without sasl_step().
  */
 enum pf_status sasl_new(enum sasl_mech m, const struct sasl_params *params,
 			struct sasl **s_r, char **initial_r,
@@ -112,14 +119,23 @@ enum pf_status sasl_new(enum sasl_mech m, const struct sasl_params *params,
  * sasl_free_response().  Errors:
  *   PF_PROTOCOL  challenge not base64, malformed SCRAM server-first
  *                (missing r/s/i, nonce not extending ours, iteration count
- *                0 or over 1,000,000), unexpected extra challenge
+ *                0 or over 1,000,000, "m=" extension) or server-final,
+ *                an empty CRAM-MD5 challenge, unexpected extra challenge
+ *                (any for PLAIN; a LOGIN prompt for what was already
+ *                answered)
+ *   PF_SOFTWARE  OpenSSL could not compute a hash (MD5 under FIPS)
  *   PF_NOPERM    SCRAM server-final with a wrong signature ("v=") or an
  *                error ("e=...") - the server is not who it claims or
  *                refused us
  * For XOAUTH2 and OAUTHBEARER, a challenge is the server's JSON error: it
  * is kept (see sasl_oauth_error()) and the response is the one that ends
  * the exchange ("" for XOAUTH2, "AQ==" i.e. ^A for OAUTHBEARER); the
- * server then answers -ERR.
+ * server then answers -ERR.  A second challenge is PF_PROTOCOL.
+ * For SCRAM, the challenge after the client-final is the server-final;
+ * the response is "" once its signature checked out.
+ * Error texts never hold the secret; the server's words (a sanitized
+ * challenge, the "e=" text) go to err->reply.  After an error the caller
+ * cancels the exchange ("*" line, RFC 5034) and every later step fails.
  */
 enum pf_status sasl_step(struct sasl *s, const char *challenge, size_t len,
 			 char **response_r, struct error *err);
@@ -154,5 +170,13 @@ char *sasl_base64_encode(const void *data, size_t len);
  * input. */
 int sasl_base64_decode(const char *text, size_t len, unsigned char **out_r,
 		       size_t *outlen_r);
+
+/* ---- for tests only ---- */
+
+/* Makes every later SCRAM sasl_new() use nonce (printable ASCII without
+ * ',') instead of a random one, so that tests can replay the RFC 5802 and
+ * RFC 7677 examples and fuzzers can reach the later steps; NULL restores
+ * the RNG.  Never called by popfetch itself. */
+void sasl_test_set_nonce(const char *nonce);
 
 #endif

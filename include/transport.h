@@ -7,7 +7,11 @@
  *
  * TLS is strict: TLS 1.2 or newer, the peer certificate verified against the
  * system trust store or a given CA file, the host name (or IP address)
- * checked by OpenSSL, SNI sent for host names.
+ * checked by OpenSSL, SNI sent for host names.  Only a pin the user gave,
+ * or tls_verify = no, relaxes the certificate checks (struct tls_params).
+ *
+ * OpenSSL is initialised on the first transport_start_tls() and not torn
+ * down at exit: a process that never uses TLS never initialises it.
  */
 #ifndef POPFETCH_TRANSPORT_H
 #define POPFETCH_TRANSPORT_H
@@ -34,16 +38,20 @@ struct tls_params {
 	 */
 	const char *fingerprint;
 	const char *pubkey;
-	const char *cert_file;	/* client certificate (PEM), or NULL */
+	/* Client certificate (PEM, may be followed by its chain), or NULL.
+	 * The key must not be encrypted: there is no one to ask for a
+	 * passphrase. */
+	const char *cert_file;
 	const char *key_file;	/* its private key (PEM); NULL: in cert_file */
 	int min_version;	/* 12 (TLS 1.2, also when 0) or 13 */
 	/* false: accept any certificate (tls_verify = no; pins still
-	 * apply).  The caller warns. */
+	 * apply).  The caller warns.  Set it from tls_verify (default yes)
+	 * on every path: a zero-initialised struct accepts anything. */
 	bool verify;
 	/* true (--serverinfo): complete the handshake whatever the
 	 * certificate, and record the verification result in the peer info
-	 * instead of failing.  Nothing may be sent over such a connection
-	 * but CAPA and QUIT. */
+	 * instead of failing; pins are not enforced either.  Nothing may be
+	 * sent over such a connection but CAPA and QUIT. */
 	bool inspect_only;
 };
 
@@ -71,8 +79,16 @@ enum pf_status transport_connect(const char *host, const char *port,
 
 /* Performs the TLS handshake on a connected transport (implicit TLS right
  * after connect, or after STLS).  Errors: PF_NOPERM (certificate not
- * trusted, wrong host name, expired...), PF_PROTOCOL (not TLS, handshake
- * failure), PF_TEMPFAIL (timeout, connection lost). */
+ * trusted, wrong host name, expired..., pin mismatch naming the server's
+ * pin and the expected one, the server refusing our client certificate or
+ * its absence), PF_CONFIG (client certificate or key file unreadable, not
+ * PEM, encrypted or not matching: the text names the tls_cert_file or
+ * tls_key_file path), PF_PROTOCOL (not TLS, handshake failure, no common
+ * TLS version), PF_TEMPFAIL (timeout, connection lost).
+ *
+ * With TLS 1.3 a server checks the client certificate after the client's
+ * side of the handshake; its refusal then comes as a PF_NOPERM error of
+ * the first transport_read(). */
 enum pf_status transport_start_tls(struct transport *t,
 				   const struct tls_params *params,
 				   struct error *err);
@@ -83,7 +99,9 @@ bool transport_is_tls(const struct transport *t);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" without TLS.  Owned by t. */
 const char *transport_tls_info(const struct transport *t);
 
-/* Fills *info for an active TLS session.  PF_SOFTWARE without TLS. */
+/* Fills *info for an active TLS session (verify_result is "ok" for every
+ * session that was not relaxed by a pin, tls_verify = no or
+ * inspect_only).  PF_SOFTWARE without TLS, *info then all "". */
 enum pf_status transport_peer_info(const struct transport *t,
 				   struct tls_peer_info *info,
 				   struct error *err);
