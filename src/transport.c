@@ -410,7 +410,6 @@ mismatch:
 			 key_name, key, params->cert_file, reason);
 }
 
-
 static enum pf_status tls_setup(struct transport *t,
 				const struct tls_params *params,
 				struct error *err)
