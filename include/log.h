@@ -64,6 +64,12 @@ void log_set_color(int enabled);
 void log_summary(const char *account, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The same to the log file and syslog only: for an account that failed
+ * before its listing, whose -v line would say nothing that its error line
+ * did not. */
+void log_summary_record(const char *account, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* One line of the dialogue on stderr at LOG_TRACE: "ACCOUNT: POP> line"
  * (dir is '>' for client, '<' for server).  The line is sanitized here. */
 void log_trace(const char *account, char dir, const char *line, size_t len);

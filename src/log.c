@@ -80,6 +80,10 @@ void log_set_color(int enabled)
 /* "ACCOUNT: text" (or "text"), truncated to fit; returns the length. */
 static size_t format_body(char *buf, size_t size, const char *account,
 			  const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static size_t format_body(char *buf, size_t size, const char *account,
+			  const char *fmt, va_list ap)
 {
 	size_t len = 0;
 	int n;
@@ -142,6 +146,10 @@ static void write_file_line(const char *kind, const char *body)
  * syslog. */
 static void emit_problem(int priority, const char *kind, const char *color,
 			 const char *account, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+static void emit_problem(int priority, const char *kind, const char *color,
+			 const char *account, const char *fmt, va_list ap)
 {
 	char body[LOG_LINE_MAX];
 
@@ -194,6 +202,13 @@ void log_verbose(const char *account, const char *fmt, ...)
 	write_file_line("", body);
 }
 
+static void record_summary(const char *body)
+{
+	write_file_line("", body);
+	if (syslog_enabled)
+		syslog(LOG_MAIL | LOG_INFO, "%s", body);
+}
+
 void log_summary(const char *account, const char *fmt, ...)
 {
 	char body[LOG_LINE_MAX];
@@ -204,9 +219,18 @@ void log_summary(const char *account, const char *fmt, ...)
 	va_end(ap);
 	if (current_level >= LOG_VERBOSE)
 		write_stdout(body);
-	write_file_line("", body);
-	if (syslog_enabled)
-		syslog(LOG_MAIL | LOG_INFO, "%s", body);
+	record_summary(body);
+}
+
+void log_summary_record(const char *account, const char *fmt, ...)
+{
+	char body[LOG_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	format_body(body, sizeof(body), account, fmt, ap);
+	va_end(ap);
+	record_summary(body);
 }
 
 void log_trace(const char *account, char dir, const char *line, size_t len)

@@ -453,7 +453,8 @@ static void test_progress_clear(void **state)
 	free(text);
 }
 
-/* log_summary(): stdout only at -v, the log file always. */
+/* log_summary(): stdout only at -v, the log file always;
+ * log_summary_record(): the log file only. */
 static void test_summary_levels(void **state)
 {
 	struct fix *f = *state;
@@ -465,12 +466,14 @@ static void test_summary_levels(void **state)
 	log_summary("a", "quiet %s", "run");
 	log_set_level(LOG_VERBOSE);
 	log_summary("b", "verbose run");
+	log_summary_record("c", "not on %s", "stdout");
 	so = cap_end(&out);
 	assert_string_equal(so, "b: verbose run\n");
 	text = read_log(f);
-	assert_int_equal(split_lines(text, lines, 4), 2);
+	assert_int_equal(split_lines(text, lines, 4), 3);
 	assert_string_equal(check_stamp(lines[0], getpid()), "a: quiet run");
 	assert_string_equal(check_stamp(lines[1], getpid()), "b: verbose run");
+	assert_string_equal(check_stamp(lines[2], getpid()), "c: not on stdout");
 	free(text);
 	free(so);
 }
