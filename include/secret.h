@@ -56,7 +56,8 @@ enum pf_status secret_prompt(const struct account *a, char **secret_r,
  * command's output).  PF_TEMPFAIL also when it cannot be started for lack
  * of resources; "cannot run 'CMD': No such file or directory" (PF_CONFIG)
  * when it cannot be executed at all.  Returns PF_CONFIG when nothing is
- * configured (call secret_prompt() for that case).  *secret_r: free with secret_free().
+ * configured (call secret_prompt() for that case).  *secret_r: free with
+ * secret_free().
  */
 enum pf_status secret_get(const struct account *a, char **secret_r,
 			  struct error *err);

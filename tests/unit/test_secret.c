@@ -401,7 +401,8 @@ static void test_command_timeout(void **state)
 
 	/* it exited, but what it left behind writes on and on: its line
 	 * counts, at the deadline at the latest */
-	f->a.password_command = "sh -c 'echo " MARK "; (yes & sleep 3; kill $! 2>/dev/null) &'";
+	f->a.password_command = "sh -c 'echo " MARK "; "
+				"(yes & sleep 3; kill $! 2>/dev/null) &'";
 	assert_int_equal(secret_get(&f->a, &s, &err), PF_OK);
 	assert_string_equal(s, MARK);
 	secret_free(&s);
