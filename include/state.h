@@ -50,6 +50,15 @@ enum pf_status state_open(const char *dir, const char *account,
 			  struct state **st_r, struct error *err);
 
 /* Number of UIDs known delivered. */
+/*
+ * For --check and --dry-run: loads ACCOUNT.state and ACCOUNT.journal from
+ * dir, if they exist, without creating, locking, repairing or writing
+ * anything (a missing dir is an empty state).  state_save() is then a
+ * no-op, and recording an intent or a delivery is PF_SOFTWARE.
+ */
+enum pf_status state_open_readonly(const char *dir, const char *account,
+				   struct state **st_r, struct error *err);
+
 size_t state_count(const struct state *st);
 
 /* True if uid is recorded as delivered. */

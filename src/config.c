@@ -358,11 +358,15 @@ bad:;
 		[K_TIMEOUT] = "seconds from 1 to 3600",
 		[K_PORT] = "a port number from 1 to 65535",
 		[K_TLS] = "implicit, starttls or none",
-		[K_COMMAND] = "a command with balanced quotes, using only %u, %a and %%",
+		[K_COMMAND] = "a command with balanced quotes, using only %u, %a "
+			      "and %% (an unquoted ';' or '#' starts a comment: "
+			      "put the whole value in double quotes)",
 		[K_DELETE] = "no, per-message or batch",
 		[K_DAYS] = "days from 1 to 36500",
 		[K_SIZE] = "a size in bytes, optionally with k, M or G (at least 1)",
-		[K_ARGV] = "a command with balanced quotes",
+		[K_ARGV] = "a command with balanced quotes (an unquoted ';' or "
+			   "'#' starts a comment: put the whole value in "
+			   "double quotes)",
 		[K_AUTH] = "auto, user, apop, plain, login, cram-md5, "
 			   "scram-sha-1, scram-sha-256, xoauth2 or oauthbearer",
 		[K_FINGERPRINT] = "sha256: and 64 hex digits (popfetch "

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "report.h"
 #include "runner.h"
 #include "secret.h"
 #include "util.h"
@@ -33,9 +35,22 @@ static void usage(FILE *f)
 "  -j, --jobs N        run up to N accounts at once (default: jobs in\n"
 "                      [defaults], else 4)\n"
 "  -k, --keep          delete nothing on any server in this run\n"
+"      --check         log in and report how many new messages and bytes\n"
+"                      wait per account; change nothing (exit 0: new mail\n"
+"                      somewhere, 1: none)\n"
+"      --dry-run       show what a run would do per message (fetch, skip,\n"
+"                      delete) and change nothing, here or on the server\n"
 "  -v, --verbose       one line per message and a summary per account\n"
+"  -q, --quiet         no progress line on the terminal\n"
 "      --trace         also show the POP3 dialogue on stderr (passwords\n"
 "                      are shown as ****)\n"
+"      --color=WHEN    colour the trace and errors: auto (on a terminal,\n"
+"                      the default), always or never\n"
+"      --json FILE     write a summary per account as JSON to FILE (- for\n"
+"                      standard output)\n"
+"      --log-file FILE append timestamped summary and error lines to FILE\n"
+"      --syslog        log a summary line per account and each error to\n"
+"                      syslog (facility mail)\n"
 "      --serverinfo ACCOUNT\n"
 "                      connect, show the greeting, capabilities, TLS\n"
 "                      session, certificate and its pins, and quit\n"
@@ -43,14 +58,19 @@ static void usage(FILE *f)
 "  -h, --help          show this help and exit\n"
 "  -V, --version       show the version and exit\n"
 "\n"
+"On a terminal, a progress line per account shows messages, bytes, rate\n"
+"and time left; nothing is printed under cron unless something fails.\n"
+"\n"
 "Exit status: 0 success; 64 usage; 78 configuration; 68 unknown host;\n"
 "69 unavailable; 75 temporary failure (try again later); 76 protocol;\n"
 "77 permission (login refused, certificate not trusted); 73 cannot create;\n"
-"74 I/O error; 70 internal error.  See popfetch(1) and popfetch.ini(5).\n");
+"74 I/O error; 70 internal error; with --check, 1 when no account has new\n"
+"mail.  See popfetch(1) and popfetch.ini(5).\n");
 }
 
 struct options {
 	struct run_options run;
+	struct report_options report;
 	unsigned jobs;			/* -j; 0: from the config */
 	char *config_path;
 	char *serverinfo;		/* --serverinfo ACCOUNT */
@@ -68,6 +88,14 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 		{ "keep", no_argument, NULL, 'k' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "serverinfo", required_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "color", required_argument, NULL, 'O' },
+		{ "colour", required_argument, NULL, 'O' },
+		{ "json", required_argument, NULL, 'J' },
+		{ "log-file", required_argument, NULL, 'L' },
+		{ "syslog", no_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -75,7 +103,7 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 	int c;
 
 	*exit_now_r = false;
-	while ((c = getopt_long(argc, argv, "c:j:kvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:j:kqvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			free(o->config_path);
@@ -94,6 +122,37 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 		case 'S':
 			free(o->serverinfo);
 			o->serverinfo = xstrdup(optarg);
+			break;
+		case 'q':
+			o->report.quiet = true;
+			break;
+		case 'C':
+			o->run.check = true;
+			break;
+		case 'D':
+			o->run.dry_run = true;
+			break;
+		case 'O':
+			if (strcmp(optarg, "auto") == 0)
+				o->report.color = REPORT_COLOR_AUTO;
+			else if (strcmp(optarg, "always") == 0)
+				o->report.color = REPORT_COLOR_ALWAYS;
+			else if (strcmp(optarg, "never") == 0)
+				o->report.color = REPORT_COLOR_NEVER;
+			else {
+				fprintf(stderr, "popfetch: --color takes auto, "
+					"always or never\n");
+				return PF_USAGE;
+			}
+			break;
+		case 'J':
+			o->report.json_path = optarg;
+			break;
+		case 'L':
+			o->report.log_file = optarg;
+			break;
+		case 'Y':
+			o->report.syslog = true;
 			break;
 		case 'j': {
 			unsigned long long n;
@@ -121,6 +180,13 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 	}
 	o->accounts = argv + optind;
 	o->naccounts = argc - optind;
+	if (o->run.check + o->run.dry_run + (o->serverinfo != NULL) > 1) {
+		fprintf(stderr, "popfetch: --check, --dry-run and --serverinfo "
+			"exclude each other\n");
+		return PF_USAGE;
+	}
+	o->report.check = o->run.check;
+	o->report.dry_run = o->run.dry_run;
 	if (o->serverinfo != NULL && o->naccounts > 0) {
 		fprintf(stderr, "popfetch: --serverinfo takes one account and no "
 			"other account names\n");
@@ -225,64 +291,131 @@ static enum pf_status prompt_secrets(struct config *cfg,
 static enum pf_status run_one(const struct account *a,
 			      const struct options *o)
 {
-	struct run_result res;
+	struct report_result r;
 	struct error err;
-	enum pf_status ret = runner_run_account(a, &o->run, &res, &err);
+	int64_t start = util_now_ms();
+	enum pf_status ret;
 
-	if (ret != PF_OK)
+	memset(&r, 0, sizeof(r));
+	ret = runner_run_account(a, &o->run, &r.res, &err);
+	if (ret != PF_OK) {
 		report(a->name, &err);
+		error_format(&err, r.error, sizeof(r.error));
+	}
+	util_strlcpy(r.account, a->name, sizeof(r.account));
+	r.status = ret;
+	r.seconds = (double)(util_now_ms() - start) / 1000.0;
+	report_account_end(&r);
 	return ret;
+}
+
+/* Reaps the account processes that ended; -1 when none is left. */
+static int reap(pid_t *pids, const struct account **sel, size_t n,
+		enum pf_status *all, unsigned *nfailed)
+{
+	int status, reaped = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		enum pf_status st = WIFEXITED(status) &&
+				    WEXITSTATUS(status) < PF_STATUS_COUNT
+				    ? (enum pf_status)WEXITSTATUS(status)
+				    : PF_SOFTWARE;
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			pids[i] = 0;
+			report_account_lost(sel[i]->name, st);
+		}
+		*all = error_combine(*all, st, nfailed);
+		reaped++;
+	}
+	if (pid < 0 && errno == ECHILD)
+		return -1;
+	return reaped;
 }
 
 /* Runs the accounts, up to jobs at once, each in its own process so that
  * one account's failure, stall or crash never holds up or takes down
- * another.  A child's exit status is its enum pf_status. */
+ * another.  A child's exit status is its enum pf_status; its progress and
+ * result reach the parent through report.c's pipe. */
 static enum pf_status run_accounts(const struct account **sel, size_t n,
 				   const struct options *o, unsigned jobs)
 {
 	enum pf_status all = PF_OK;
 	unsigned nfailed = 0, running = 0;
+	pid_t *pids;
 	size_t next = 0;
 
+	report_set_accounts((unsigned)n);
 	if (jobs <= 1 || n <= 1) {
-		for (next = 0; next < n; next++)
+		for (next = 0; next < n; next++) {
+			report_account_start(sel[next]->name);
 			all = error_combine(all, run_one(sel[next], o), &nfailed);
+		}
 		return all;
 	}
+	pids = xcalloc(n, sizeof(*pids));
+	report_begin_parallel();
 	/* Output already written by the parent must not be written again by
 	 * a child's copy of the stdio buffers. */
 	fflush(NULL);
 	while (next < n || running > 0) {
-		int status;
-		pid_t pid;
+		struct pollfd pfd = { .fd = report_parent_fd(), .events = POLLIN };
+		int r;
 
 		if (next < n && running < jobs) {
+			pid_t pid;
+
+			report_account_start(sel[next]->name);
 			pid = fork();
-			if (pid == 0)
+			if (pid == 0) {
+				report_child();
 				_exit((int)run_one(sel[next], o));
+			}
 			if (pid < 0) {
 				log_error(sel[next]->name, "cannot start: %s",
 					  strerror(errno));
+				report_account_lost(sel[next]->name, PF_SOFTWARE);
 				all = error_combine(all, PF_SOFTWARE, &nfailed);
 			} else {
+				pids[next] = pid;
 				running++;
 			}
 			next++;
 			continue;
 		}
-		pid = wait(&status);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
+		/* Wake for progress records, and at least every 100 ms to
+		 * reap (no SIGCHLD handler: signals only set flags here). */
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, 100) > 0)
+			report_parent_read();
+		r = reap(pids, sel, n, &all, &nfailed);
+		if (r < 0)
 			break;
-		}
-		running--;
-		all = error_combine(all, WIFEXITED(status) &&
-				    WEXITSTATUS(status) < PF_STATUS_COUNT
-				    ? (enum pf_status)WEXITSTATUS(status)
-				    : PF_SOFTWARE, &nfailed);
+		running -= (unsigned)r;
 	}
+	free(pids);
 	return all;
+}
+
+/* --check: 0 if an account has new mail, 1 if none (for scripts: "if
+ * popfetch --check; then ..."); a failure keeps its own status. */
+static int check_exit(const struct account **sel, size_t n,
+		      enum pf_status ret)
+{
+	size_t i;
+
+	if (ret != PF_OK)
+		return error_exit_code(ret);
+	for (i = 0; i < n; i++) {
+		const struct report_result *r = report_result_of(sel[i]->name);
+
+		if (r != NULL && r->res.new_msgs > 0)
+			return 0;
+	}
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -294,6 +427,7 @@ int main(int argc, char **argv)
 	enum pf_status ret;
 	size_t nsel = 0;
 	bool exit_now;
+	int code = -1;		/* --check's own exit status */
 
 	/* A server or MDA that closes on us must not kill the run with
 	 * SIGPIPE, nor a file size limit with SIGXFSZ: the write fails with
@@ -330,11 +464,23 @@ int main(int argc, char **argv)
 		report(NULL, &err);
 		goto out;
 	}
+	ret = report_init(&o.report, &err);
+	if (ret != PF_OK) {
+		report(NULL, &err);
+		goto out;
+	}
 	ret = run_accounts(sel, nsel, &o, o.jobs != 0 ? o.jobs : cfg.jobs);
+	if (o.run.check)
+		code = check_exit(sel, nsel, ret);
+	if (report_finish(ret, &err) != PF_OK) {
+		report(NULL, &err);
+		if (ret == PF_OK)
+			ret = err.status;
+	}
 out:
 	free(sel);
 	config_free(&cfg);
 	free(o.config_path);
 	free(o.serverinfo);
-	return error_exit_code(ret);
+	return code >= 0 ? code : error_exit_code(ret);
 }

@@ -22,6 +22,7 @@
 #include "login.h"
 #include "plan.h"
 #include "pop3.h"
+#include "report.h"
 #include "sasl.h"
 #include "secret.h"
 #include "state.h"
@@ -50,6 +51,14 @@ struct msg {
 struct session {
 	const struct account *acct;
 	struct plan_policy policy;
+	/* --check or --dry-run: look, change nothing (state read-only, no
+	 * delivery opened, no RETR, no DELE). */
+	bool look_only;
+	bool dry_run;
+	uint8_t *dry_act;	/* --dry-run: enum plan_action by number */
+	uint64_t *dry_size;	/* by number, from LIST */
+	char **dry_uid;		/* by number */
+	uint64_t new_bytes;	/* LIST size of the messages to fetch */
 	struct run_result *res;
 	struct state *st;
 	struct deliver *dlv;
@@ -90,6 +99,8 @@ static enum pf_status phase_lock(struct session *s, struct error *err)
 	const struct account *a = s->acct;
 	enum pf_status ret;
 
+	if (s->look_only)
+		return state_open_readonly(a->state_dir, a->name, &s->st, err);
 	ret = state_open(a->state_dir, a->name, &s->st, err);
 	if (ret != PF_OK)
 		return ret;
@@ -395,6 +406,23 @@ static enum pf_status mark_once(unsigned char *bits, uint32_t num,
 
 /* Reads UIDL: each message number once, each UID once; known UIDs are
  * marked present in the state, new ones go to the want list. */
+/* --dry-run: what will be shown for message num. */
+static void dry_note(struct session *s, uint32_t num, const char *uid,
+		     enum plan_action act)
+{
+	if (!s->dry_run)
+		return;
+	if (s->dry_act == NULL) {
+		s->dry_act = xcalloc((size_t)s->count + 1, sizeof(*s->dry_act));
+		s->dry_size = xcalloc((size_t)s->count + 1,
+				      sizeof(*s->dry_size));
+		s->dry_uid = xcalloc((size_t)s->count + 1, sizeof(*s->dry_uid));
+	}
+	s->dry_act[num] = (uint8_t)(act + 1);	/* 0: not listed */
+	free(s->dry_uid[num]);
+	s->dry_uid[num] = xstrdup(uid);
+}
+
 static enum pf_status read_uidl(struct session *s, struct error *err)
 {
 	unsigned char *numseen = xcalloc(s->count / 8 + 1, 1);
@@ -432,10 +460,15 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 		switch (state_mark_present(s->st, uid, &first_seen)) {
 		case STATE_UNKNOWN:
 			want_add(s, num, uid);
+			dry_note(s, num, uid, PLAN_FETCH);
 			break;
 		case STATE_DELIVERED:
-			if (plan_known(&s->policy, first_seen) == PLAN_DELETE)
+			if (plan_known(&s->policy, first_seen) == PLAN_DELETE) {
 				num_add(&s->dele, &s->ndele, &s->dele_cap, num);
+				dry_note(s, num, uid, PLAN_DELETE);
+			} else {
+				dry_note(s, num, uid, PLAN_KEEP);
+			}
 			break;
 		case STATE_DUPLICATE:
 			ret = error_set(err, PF_PROTOCOL,
@@ -505,6 +538,8 @@ static enum pf_status read_list(struct session *s, struct error *err)
 			break;
 		if ((m = want_find(s, num)) != NULL)
 			m->size = size;
+		if (s->dry_size != NULL)
+			s->dry_size[num] = size;
 	}
 	free(numseen);
 	return ret;
@@ -520,8 +555,13 @@ static void skip_big(struct session *s, struct error *err)
 
 		if (plan_new(&s->policy, m->size) != PLAN_SKIP_BIG) {
 			s->want[kept++] = *m;
+			s->new_bytes += m->size;
 			continue;
 		}
+		if (s->dry_act != NULL)
+			s->dry_act[m->num] = PLAN_SKIP_BIG + 1;
+		if (s->look_only)
+			continue;
 		if (!state_note_big(s->st, want_uid(s, m), err))
 			log_warn(s->acct->name,
 				 "message %u (UID %s) is %llu bytes, over max_size "
@@ -640,13 +680,18 @@ static enum pf_status phase_listing(struct session *s, struct error *err)
 	s->pipelining = (s->capa & POP3_CAPA_PIPELINING) != 0;
 	if (ret == PF_OK && s->count > 0)
 		ret = read_uidl(s, err);
-	if (ret == PF_OK && s->nwant > 0)
+	if (ret == PF_OK && (s->nwant > 0 || s->dry_act != NULL))
 		ret = read_list(s, err);
 	if (ret == PF_OK)
 		skip_big(s, err);
 	if (ret == PF_OK) {
 		s->res->total = s->count;
 		s->res->skipped = s->count - (uint32_t)s->nwant;
+		s->res->new_msgs = (unsigned)s->nwant;
+		s->res->new_bytes = s->new_bytes;
+		if (!s->look_only)
+			report_progress(s->acct->name, 0, (uint32_t)s->nwant, 0,
+					s->new_bytes);
 	}
 	return ret;
 }
@@ -789,6 +834,8 @@ static enum pf_status retr_reply(struct session *s, size_t index,
 	crash_point("after-delivered");
 	s->res->fetched++;
 	s->res->bytes += bytes;
+	report_progress(s->acct->name, s->res->fetched + s->nmsg_failed,
+			(uint32_t)s->nwant, s->res->bytes, s->new_bytes);
 	log_verbose(s->acct->name, "fetched message %zu of %zu (UID %s, %llu bytes)",
 		    index + 1, s->nwant, uid, (unsigned long long)bytes);
 	/* Foxmail order: this DELE goes out with the next RETR, after this
@@ -844,8 +891,58 @@ static enum pf_status phase_quit(struct session *s, struct error *err)
 	return ret;
 }
 
+/*
+ * --check and --dry-run, after the listing: say what is waiting or what a
+ * run would do, then QUIT (no DELE was sent, so nothing changes on the
+ * server).
+ */
+static enum pf_status phase_look(struct session *s, struct error *err)
+{
+	static const char *const what[] = {
+		[PLAN_FETCH] = "fetch", [PLAN_SKIP_BIG] = "skip (too big)",
+		[PLAN_KEEP] = "skip (seen)", [PLAN_DELETE] = "delete",
+	};
+	const char *name = s->acct->name;
+	uint32_t num;
+
+	if (!s->dry_run) {
+		printf("%s: %u new message%s, %llu bytes\n", name,
+		       s->res->new_msgs, s->res->new_msgs == 1 ? "" : "s",
+		       (unsigned long long)s->new_bytes);
+	}
+	for (num = 1; s->dry_act != NULL && num <= s->count; num++) {
+		int act = s->dry_act[num] - 1;
+
+		if (act < 0)
+			continue;
+		printf("%s: %s %s (%llu bytes)\n", name, what[act],
+		       s->dry_uid[num], (unsigned long long)s->dry_size[num]);
+		/* A message fetched now is deleted right after in these
+		 * orders (per message, or in the batch at the end). */
+		if (act == PLAN_FETCH && s->policy.del != DELETE_NO)
+			printf("%s: %s %s (%llu bytes)\n", name, what[PLAN_DELETE],
+			       s->dry_uid[num],
+			       (unsigned long long)s->dry_size[num]);
+	}
+	if (s->dry_run)
+		printf("%s: dry run: %u to fetch (%llu bytes), %u to delete, "
+		       "nothing changed\n", name, s->res->new_msgs,
+		       (unsigned long long)s->new_bytes,
+		       (unsigned)s->ndele + (s->policy.del != DELETE_NO
+					     ? s->res->new_msgs : 0));
+	fflush(stdout);
+	return phase_quit(s, err);
+}
+
 static void session_free(struct session *s)
 {
+	uint32_t num;
+
+	for (num = 0; s->dry_uid != NULL && num <= s->count; num++)
+		free(s->dry_uid[num]);
+	free(s->dry_uid);
+	free(s->dry_act);
+	free(s->dry_size);
 	pop3_free(&s->pop);
 	deliver_free(&s->dlv);
 	state_close(&s->st);
@@ -926,14 +1023,18 @@ enum pf_status runner_run_account(const struct account *acct,
 				  const struct run_options *opts,
 				  struct run_result *res, struct error *err)
 {
-	struct session s = { .acct = acct, .res = res, .body_read = true };
+	struct session s = { .acct = acct, .res = res, .body_read = true,
+			     .look_only = opts->check || opts->dry_run,
+			     .dry_run = opts->dry_run };
 	enum pf_status ret, save;
 
 	memset(res, 0, sizeof(*res));
 	error_clear(err);
 	plan_policy_init(&s.policy, acct, opts->keep, time(NULL));
 	ret = phase_lock(&s, err);
-	if (ret == PF_OK)
+	/* Settling an interrupted delivery writes the state: not when only
+	 * looking (such a message counts as new then). */
+	if (ret == PF_OK && !s.look_only)
 		ret = phase_recover(&s, err);
 	if (ret == PF_OK)
 		ret = phase_secret(&s, err);
@@ -949,6 +1050,12 @@ enum pf_status runner_run_account(const struct account *acct,
 		ret = phase_auth(&s, err);
 	if (ret == PF_OK)
 		ret = phase_listing(&s, err);
+	if (s.look_only) {
+		if (ret == PF_OK)
+			ret = phase_look(&s, err);
+		session_free(&s);
+		return ret;
+	}
 	if (ret == PF_OK)
 		ret = phase_delete_pending(&s, err);
 	if (ret == PF_OK)
@@ -981,12 +1088,7 @@ enum pf_status runner_run_account(const struct account *acct,
 				"%u message%s not retrieved, delivered or deleted "
 				"(see above); they stay on the server for the next run",
 				s.nmsg_failed, s.nmsg_failed == 1 ? "" : "s");
-	if (ret == PF_OK || res->fetched > 0 || res->total > 0)
-		log_verbose(acct->name,
-			    "fetched %u, skipped %u, deleted %u of %u messages, "
-			    "%llu bytes", res->fetched, res->skipped,
-			    res->deleted, res->total,
-			    (unsigned long long)res->bytes);
+	/* The summary line is report.c's (report_account_end()). */
 	session_free(&s);
 	return ret;
 }

@@ -46,6 +46,7 @@ struct state {
 	bool journal_dirty;	/* written since the last fsync */
 	bool journal_nonempty;	/* records not yet folded into the snapshot */
 	bool prune;		/* drop entries not present at save */
+	bool readonly;		/* state_open_readonly(): never written */
 };
 
 static uint32_t hash_uid(const char *s)
@@ -446,6 +447,8 @@ enum pf_status state_sync(struct state *st, struct error *err)
 enum pf_status state_intent(struct state *st, const char *uid,
 			    const char *token, struct error *err)
 {
+	if (st->readonly)
+		return error_set(err, PF_SOFTWARE, "state opened read-only");
 	char line[STATE_MAX_LINE];
 	enum pf_status ret;
 
@@ -483,6 +486,8 @@ static enum pf_status record_delivered(struct state *st, const char *uid,
 enum pf_status state_delivered(struct state *st, const char *uid,
 			       time_t when, struct error *err)
 {
+	if (st->readonly)
+		return error_set(err, PF_SOFTWARE, "state opened read-only");
 	/* Just delivered from the server: it is present there. */
 	return record_delivered(st, uid, when, ENTRY_PRESENT, err);
 }
@@ -578,6 +583,8 @@ static bool prunes_something(const struct state *st)
 
 enum pf_status state_save(struct state *st, struct error *err)
 {
+	if (st->readonly)
+		return PF_OK;	/* --check, --dry-run: nothing to keep */
 	char tmpname[128], name[128], line[STATE_MAX_LINE];
 	enum pf_status ret;
 	size_t i;
@@ -642,4 +649,40 @@ void state_close(struct state **stp)
 	free(st->account);
 	free(st);
 	*stp = NULL;
+}
+
+enum pf_status state_open_readonly(const char *dir, const char *account,
+				   struct state **st_r, struct error *err)
+{
+	struct state *st;
+	char name[128];
+	enum pf_status ret = PF_OK;
+
+	st = xcalloc(1, sizeof(*st));
+	st->account = xstrdup(account);
+	st->lockfd = st->journalfd = -1;
+	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0 && errno != ENOENT) {
+		ret = error_set_errno(err, PF_IOERR, errno,
+				      "cannot open state directory %s", dir);
+		goto fail;
+	}
+	/* No directory yet: nothing was ever delivered. */
+	if (st->dirfd >= 0) {
+		snprintf(name, sizeof(name), "%s.state", account);
+		ret = load_file(st, name, false, NULL, err);
+		snprintf(name, sizeof(name), "%s.journal", account);
+		if (ret == PF_OK)
+			ret = load_file(st, name, true, NULL, err);
+		if (ret != PF_OK)
+			goto fail;
+	}
+	st->readonly = true;
+	if (st->table_cap == 0)
+		grow_table(st);
+	*st_r = st;
+	return PF_OK;
+fail:
+	state_close(&st);
+	return ret;
 }
