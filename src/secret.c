@@ -3,8 +3,10 @@
  * command's output, or typed at the terminal without echo.
  *
  * Every buffer that held a byte of the secret is wiped before it is freed
- * or goes out of scope.  Errors name the account ("[NAME] ...") and the
- * key, never the secret nor what the command printed.
+ * or goes out of scope.  Errors name the key, never the secret nor what
+ * the command printed; the prompt's errors name the account too, as they
+ * are reported before any account runs.  (The runner's error line names
+ * the account of the others: "popfetch: NAME: password_command ...".)
  */
 #include "secret.h"
 
@@ -141,24 +143,21 @@ static enum pf_status from_file(const struct account *a, char **secret_r,
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		ret = error_set_errno(err, PF_CONFIG, errno,
-				      "[%s] password_file: cannot open %s",
-				      a->name, path);
+				      "password_file: cannot open %s", path);
 		goto out;
 	}
 	/* The mode of the file actually opened, not of whatever the path
 	 * names a moment later; a FIFO or device could block forever. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		ret = error_set(err, PF_CONFIG,
-				"[%s] password_file: %s is not a regular file",
-				a->name, path);
+				"password_file: %s is not a regular file", path);
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
 		ret = error_set(err, PF_NOPERM,
-				"[%s] password_file: %s is readable by group or "
+				"password_file: %s is readable by group or "
 				"others (mode %04o); fix it with: chmod 600 %s",
-				a->name, path, (unsigned)(st.st_mode & 07777),
-				path);
+				path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
 	while (!line.done) {
@@ -167,8 +166,7 @@ static enum pf_status from_file(const struct account *a, char **secret_r,
 			continue;
 		if (n < 0) {
 			ret = error_set_errno(err, PF_IOERR, errno,
-					      "[%s] password_file: cannot read %s",
-					      a->name, path);
+					      "password_file: cannot read %s", path);
 			goto out;
 		}
 		if (n == 0)
@@ -177,21 +175,20 @@ static enum pf_status from_file(const struct account *a, char **secret_r,
 	}
 	if (line.too_long) {
 		ret = error_set(err, PF_CONFIG,
-				"[%s] password_file: the first line of %s is too "
-				"long (over %d bytes)", a->name, path, SECRET_MAX);
+				"password_file: the first line of %s is too long "
+				"(over %d bytes)", path, SECRET_MAX);
 		goto out;
 	}
 	if (line.has_nul) {
 		ret = error_set(err, PF_CONFIG,
-				"[%s] password_file: the first line of %s holds a "
-				"NUL byte", a->name, path);
+				"password_file: the first line of %s holds a NUL "
+				"byte", path);
 		goto out;
 	}
 	*secret_r = first_line_take(&line);
 	if (*secret_r == NULL)
 		ret = error_set(err, PF_CONFIG,
-				"[%s] password_file: the first line of %s is empty",
-				a->name, path);
+				"password_file: the first line of %s is empty", path);
 out:
 	util_wipe(chunk, sizeof(chunk));
 	first_line_free(&line);
@@ -308,9 +305,8 @@ static int spawn(char **words, int out_fd, pid_t *pid_r)
  * waitpid status).  At the deadline, or if its output cannot be read,
  * the command is killed and reaped, and the error returned.
  */
-static enum pf_status collect(const struct account *a, pid_t pid, int fd,
-			      struct first_line *line, int *status_r,
-			      struct error *err)
+static enum pf_status collect(pid_t pid, int fd, struct first_line *line,
+			      int *status_r, struct error *err)
 {
 	int64_t deadline = util_now_ms() + (int64_t)command_timeout * 1000;
 	enum pf_status ret = PF_OK;
@@ -337,13 +333,12 @@ static enum pf_status collect(const struct account *a, pid_t pid, int fd,
 				first_line_feed(line, chunk, (size_t)n);
 			else if (errno != EINTR)
 				ret = error_set_errno(err, PF_IOERR, errno,
-						      "[%s] password_command: "
-						      "cannot read its output",
-						      a->name);
+						      "password_command: cannot "
+						      "read its output");
 		} else if (r < 0 && errno != EINTR) {
 			ret = error_set_errno(err, PF_IOERR, errno,
-					      "[%s] password_command: cannot "
-					      "wait for its output", a->name);
+					      "password_command: cannot "
+					      "wait for its output");
 		} else if (exited) {
 			break;
 		} else if (waitpid(pid, status_r, WNOHANG) == pid) {
@@ -362,44 +357,41 @@ static enum pf_status collect(const struct account *a, pid_t pid, int fd,
 	if (ret != PF_OK)
 		return ret;
 	return error_set(err, PF_TEMPFAIL,
-			 "[%s] password_command did not finish within %d s "
-			 "(killed)", a->name, command_timeout);
+			 "password_command did not finish within %d s (killed)",
+			 command_timeout);
 }
 
 /* The command's verdict: its exit status, then what it printed. */
-static enum pf_status command_verdict(const struct account *a, int status,
-				      struct first_line *line, char **secret_r,
-				      struct error *err)
+static enum pf_status command_verdict(int status, struct first_line *line,
+				      char **secret_r, struct error *err)
 {
 	if (status == -1)
 		return error_set(err, PF_SOFTWARE,
-				 "[%s] password_command: cannot get its exit status",
-				 a->name);
+				 "password_command: cannot get its exit status");
 	if (WIFSIGNALED(status))
 		return error_set(err, PF_CONFIG,
-				 "[%s] password_command killed by signal %d",
-				 a->name, WTERMSIG(status));
+				 "password_command killed by signal %d",
+				 WTERMSIG(status));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL)
 		return error_set(err, PF_TEMPFAIL,
-				 "[%s] password_command asked to try again later "
-				 "(exit status %d)", a->name, EX_TEMPFAIL);
+				 "password_command asked to try again later "
+				 "(exit status %d)", EX_TEMPFAIL);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return error_set(err, PF_CONFIG,
-				 "[%s] password_command failed (exit status %d)",
-				 a->name, WEXITSTATUS(status));
+				 "password_command failed (exit status %d)",
+				 WEXITSTATUS(status));
 	if (line->too_long)
 		return error_set(err, PF_CONFIG,
-				 "[%s] password_command output line too long "
-				 "(over %d bytes)", a->name, SECRET_MAX);
+				 "password_command output line too long (over %d "
+				 "bytes)", SECRET_MAX);
 	if (line->has_nul)
 		return error_set(err, PF_CONFIG,
-				 "[%s] password_command printed a NUL byte in its "
-				 "first line", a->name);
+				 "password_command printed a NUL byte in its first "
+				 "line");
 	*secret_r = first_line_take(line);
 	if (*secret_r == NULL)
 		return error_set(err, PF_CONFIG,
-				 "[%s] password_command printed an empty first line",
-				 a->name);
+				 "password_command printed an empty first line");
 	return PF_OK;
 }
 
@@ -417,14 +409,13 @@ static enum pf_status from_command(const struct account *a, char **secret_r,
 	first_line_init(&line);
 	words = util_split_words(a->password_command, &why);
 	if (words == NULL) {
-		ret = error_set(err, PF_CONFIG, "[%s] password_command: %s",
-				a->name, why);
+		ret = error_set(err, PF_CONFIG, "password_command: %s",
+				why);
 		goto out;
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		ret = error_set_errno(err, PF_IOERR, errno,
-				      "[%s] password_command: cannot create a pipe",
-				      a->name);
+				      "password_command: cannot create a pipe");
 		goto out;
 	}
 	rc = spawn(words, pfd[1], &pid);
@@ -433,13 +424,13 @@ static enum pf_status from_command(const struct account *a, char **secret_r,
 	if (rc != 0) {
 		ret = error_set_errno(err, rc == EAGAIN || rc == ENOMEM
 				      ? PF_TEMPFAIL : PF_CONFIG, rc,
-				      "[%s] password_command: cannot run '%s'",
-				      a->name, words[0]);
+				      "password_command: cannot run '%s'",
+				      words[0]);
 		goto out;
 	}
-	ret = collect(a, pid, pfd[0], &line, &status, err);
+	ret = collect(pid, pfd[0], &line, &status, err);
 	if (ret == PF_OK)
-		ret = command_verdict(a, status, &line, secret_r, err);
+		ret = command_verdict(status, &line, secret_r, err);
 out:
 	if (pfd[0] >= 0)
 		close(pfd[0]);
@@ -461,8 +452,7 @@ enum pf_status secret_get(const struct account *a, char **secret_r,
 	if (a->password_command != NULL)
 		return from_command(a, secret_r, err);
 	return error_set(err, PF_CONFIG,
-			 "[%s] no password, password_command or password_file",
-			 a->name);
+			 "no password, password_command or password_file");
 }
 
 /* ---- the prompt ---- */
