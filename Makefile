@@ -29,8 +29,8 @@ SAN_OBJS      := $(SRCS:src/%.c=build-san/%.o)
 SAN_LIB_OBJS  := $(LIB_SRCS:src/%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
 
-.PHONY: all check check-unit check-integration check-san check-crash clean install \
-        uninstall lint fuzz fuzz-build bench
+.PHONY: all check check-run check-unit check-integration check-san check-crash clean \
+        install uninstall lint fuzz fuzz-build bench demo deps
 
 all: popfetch
 
@@ -91,25 +91,31 @@ fuzz: $(FUZZ_BINS)
 	        exit $$s) || exit 1; \
 	done
 
-# make check: unit tests, integration tests against a private Dovecot, and
-# both again under AddressSanitizer + UndefinedBehaviorSanitizer.  Every
-# suite prints TAP; tests/run-suites counts them and ends with the line
-# "N passed, N failed".
-check: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS) \
+# make check: installs the Debian packages the tests need if some are
+# missing (contrib/install-deps --test; root or sudo), then unit tests,
+# integration tests against a private Dovecot, and both again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.  Every suite prints TAP;
+# tests/run-suites counts them and ends with the line "N passed, N failed".
+check:
+	contrib/install-deps --test
+	$(MAKE) check-run
+
+INTEGRATION_SUITES = run delivery tls
+
+check-run: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS) \
        build/tests/faultserver
 	tests/run-suites \
 	    "unit" "tests/run-unit build/tests" \
-	    "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run" \
-	    "delivery" "env POPFETCH=$(CURDIR)/popfetch tests/integration/delivery" \
+	    $(foreach s,$(INTEGRATION_SUITES),"integration-$(s)" "env POPFETCH=$(CURDIR)/popfetch tests/integration/$(s)") \
 	    "fault" "env POPFETCH=$(CURDIR)/popfetch FAULTSERVER=$(CURDIR)/build/tests/faultserver tests/fault/run" \
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
-	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
-	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery" \
+	    $(foreach s,$(INTEGRATION_SUITES),"integration-$(s)-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/$(s)") \
 	    "fault-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch FAULTSERVER=$(CURDIR)/build/tests/faultserver tests/fault/run" \
 	    "crash" "env POPFETCH=$(CURDIR)/popfetch tests/crash/run" \
 	    "diskfull" "env POPFETCH=$(CURDIR)/popfetch tests/crash/diskfull" \
 	    "crash-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch CRASH_STRIDE=3 CRASH_RANDOM=3 tests/crash/run" \
 	    "diskfull-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/crash/diskfull" \
+	    "contrib" "tests/contrib/run" \
 	    "manpages" "tests/lint-man" \
 	    "fuzz-corpus" "tests/fuzz/run-corpus"
 
@@ -118,14 +124,12 @@ check-unit: $(UNIT_BINS)
 
 check-integration: popfetch
 	tests/run-suites \
-	    "integration" "env POPFETCH=$(CURDIR)/popfetch tests/integration/run" \
-	    "delivery" "env POPFETCH=$(CURDIR)/popfetch tests/integration/delivery"
+	    $(foreach s,$(INTEGRATION_SUITES),"integration-$(s)" "env POPFETCH=$(CURDIR)/popfetch tests/integration/$(s)")
 
 check-san: build-san/popfetch $(SAN_UNIT_BINS)
 	tests/run-suites \
 	    "unit-sanitizer" "tests/run-unit build-san/tests" \
-	    "integration-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/run" \
-	    "delivery-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/delivery"
+	    $(foreach s,$(INTEGRATION_SUITES),"integration-$(s)-sanitizer" "env POPFETCH=$(CURDIR)/build-san/popfetch tests/integration/$(s)")
 
 # Crash loops and full disks alone (part of make check).
 check-crash: popfetch
@@ -139,6 +143,18 @@ check-crash: popfetch
 # see tests/bench/run.
 bench: popfetch
 	tests/bench/run
+
+# make demo: installs what is missing (contrib/install-deps --demo), builds,
+# and fetches 200 generated messages from a private Dovecot on 127.0.0.1
+# into ./demo/Maildir (contrib/demo).
+demo:
+	contrib/install-deps --demo
+	$(MAKE) popfetch
+	contrib/demo
+
+# The packages to build popfetch (contrib/install-deps --build).
+deps:
+	contrib/install-deps --build
 
 lint:
 	mandoc -Tlint -Wwarning man/popfetch.1 man/popfetch.ini.5

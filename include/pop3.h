@@ -157,6 +157,34 @@ void pop3_body_begin(struct pop3 *p);
 enum pf_status pop3_read_body(struct pop3 *p, const char **data_r,
 			      size_t *len_r, bool *end_r, struct error *err);
 
+/*
+ * Sends one line of any length (a SASL response, RFC 5034: continuation
+ * lines are not bound by the command length limit) straight to the
+ * transport, after flushing the queue; traces `shown` instead of the line
+ * and wipes its copy.  PF_SOFTWARE if the line holds CR, LF or NUL.
+ */
+enum pf_status pop3_send_secret_line(struct pop3 *p, const char *line,
+				     size_t len, const char *shown,
+				     struct error *err);
+
+enum pop3_auth_reply {
+	POP3_AUTH_OK,		/* "+OK": logged in */
+	POP3_AUTH_ERR,		/* "-ERR": err->reply holds the line */
+	POP3_AUTH_CONT		/* "+ challenge" */
+};
+
+/*
+ * Reads a reply during AUTH: "+OK", "-ERR" (err->reply set, *code_r its
+ * response code) or a continuation "+ BASE64" (also a bare "+"), whose
+ * text after "+ " is in *text_r / *len_r until the next read.  Errors as
+ * pop3_read_status().
+ */
+enum pf_status pop3_read_auth_reply(struct pop3 *p,
+				    enum pop3_auth_reply *kind_r,
+				    const char **text_r, size_t *len_r,
+				    enum pop3_resp_code *code_r,
+				    struct error *err);
+
 /* Reads a greeting or status line and turns "-ERR" into an error whose
  * status comes from the response code (dflt without one) and whose text
  * is "what".  A convenience for the simple command/answer steps. */

@@ -119,7 +119,11 @@ enum pf_status sasl_new(enum sasl_mech m, const struct sasl_params *params,
  * sasl_free_response().  Errors:
  *   PF_PROTOCOL  challenge not base64, malformed SCRAM server-first
  *                (missing r/s/i, nonce not extending ours, iteration count
- *                0 or over 1,000,000), unexpected extra challenge
+ *                0 or over 1,000,000, "m=" extension) or server-final,
+ *                an empty CRAM-MD5 challenge, unexpected extra challenge
+ *                (any for PLAIN; a LOGIN prompt for what was already
+ *                answered)
+ *   PF_SOFTWARE  OpenSSL could not compute a hash (MD5 under FIPS)
  *   PF_NOPERM    SCRAM server-final with a wrong signature ("v=") or an
  *                error ("e=...") - the server is not who it claims or
  *                refused us

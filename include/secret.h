@@ -26,10 +26,13 @@ bool secret_needs_prompt(const struct account *a);
  * Asks for the secret of account a on the controlling terminal: prompt
  * "Password for NAME (USER@HOST): " on stderr, echo off (restored, also
  * when interrupted by a signal that was raised while reading), one line
- * read from stdin.  PF_CONFIG ("no password, password_command or
- * password_file, and standard input is not a terminal to ask") when stdin
- * is not a terminal; PF_NOINPUT on EOF.  *secret_r: free with
- * secret_free().
+ * read from stdin a byte at a time (nothing after the line is consumed).
+ * PF_CONFIG ("[NAME] no password, password_command or password_file, and
+ * standard input is not a terminal to ask") when stdin is not a terminal;
+ * PF_CONFIG on EOF or an empty line; PF_TEMPFAIL if SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT arrived and did not end the process (their original
+ * disposition is applied with echo back on; after SIGTSTP and SIGCONT the
+ * prompt is shown again).  *secret_r: free with secret_free().
  */
 enum pf_status secret_prompt(const struct account *a, char **secret_r,
 			     struct error *err);
@@ -48,14 +51,22 @@ enum pf_status secret_prompt(const struct account *a, char **secret_r,
  *                     0 required: otherwise PF_CONFIG "password_command
  *                     failed (exit status N)" (75 -> PF_TEMPFAIL), or
  *                     "killed by signal N"; empty first line -> PF_CONFIG.
- * Every error names the account and the key (never the secret or the
- * command's output).  Returns PF_CONFIG when nothing is configured (call
- * secret_prompt() for that case).  *secret_r: free with secret_free().
+ * Every error names the account and the key, as "[NAME] password_file:
+ * ..." or "[NAME] password_command ..." (never the secret or the
+ * command's output).  PF_TEMPFAIL also when it cannot be started for lack
+ * of resources; "cannot run 'CMD': No such file or directory" (PF_CONFIG)
+ * when it cannot be executed at all.  Returns PF_CONFIG when nothing is
+ * configured (call secret_prompt() for that case).  *secret_r: free with
+ * secret_free().
  */
 enum pf_status secret_get(const struct account *a, char **secret_r,
 			  struct error *err);
 
-/* Wipes and frees *secret, sets it NULL. */
+/* Wipes and frees *secret, sets it NULL; *secret may be NULL. */
 void secret_free(char **secret);
+
+/* For tests only: the password_command timeout in seconds instead of
+ * SECRET_COMMAND_TIMEOUT (0 or less: back to the default). */
+void secret_test_set_timeout(int seconds);
 
 #endif

@@ -45,7 +45,8 @@ struct tls_params {
 	const char *key_file;	/* its private key (PEM); NULL: in cert_file */
 	int min_version;	/* 12 (TLS 1.2, also when 0) or 13 */
 	/* false: accept any certificate (tls_verify = no; pins still
-	 * apply).  The caller warns. */
+	 * apply).  The caller warns.  Set it from tls_verify (default yes)
+	 * on every path: a zero-initialised struct accepts anything. */
 	bool verify;
 	/* true (--serverinfo): complete the handshake whatever the
 	 * certificate, and record the verification result in the peer info

@@ -28,7 +28,8 @@
 
 enum key_type {
 	K_STRING, K_PATH, K_BOOL, K_TIMEOUT, K_PORT, K_TLS, K_COMMAND,
-	K_DELETE, K_DAYS, K_SIZE
+	K_DELETE, K_DAYS, K_SIZE, K_ARGV, K_AUTH, K_FINGERPRINT, K_PUBKEY,
+	K_TLS_VERSION
 };
 
 struct key_def {
@@ -47,8 +48,19 @@ static const struct key_def keys[] = {
 	{ "tls", K_TLS, ACC(tls), false, "implicit" },
 	{ "ca_file", K_PATH, ACC(ca_file), false, NULL },
 	{ "user", K_STRING, ACC(user), true, NULL },
-	{ "password", K_STRING, ACC(password), true, NULL },
+	/* The three secret sources are looked up as a group (see
+	 * lookup_secret()). */
+	{ "password", K_STRING, ACC(password), false, NULL },
+	{ "password_command", K_ARGV, ACC(password_command), false, NULL },
+	{ "password_file", K_PATH, ACC(password_file), false, NULL },
+	{ "auth", K_AUTH, ACC(auth), false, "auto" },
 	{ "allow_plaintext", K_BOOL, ACC(allow_plaintext), false, "no" },
+	{ "tls_fingerprint", K_FINGERPRINT, ACC(tls_fingerprint), false, NULL },
+	{ "tls_pubkey", K_PUBKEY, ACC(tls_pubkey), false, NULL },
+	{ "tls_cert_file", K_PATH, ACC(tls_cert_file), false, NULL },
+	{ "tls_key_file", K_PATH, ACC(tls_key_file), false, NULL },
+	{ "tls_min_version", K_TLS_VERSION, ACC(tls_min_version), false, "1.2" },
+	{ "tls_verify", K_BOOL, ACC(tls_verify), false, "yes" },
 	{ "maildir", K_PATH, ACC(maildir), false, NULL },
 	{ "mbox", K_PATH, ACC(mbox), false, NULL },
 	{ "mda", K_COMMAND, ACC(mda), false, NULL },
@@ -171,6 +183,67 @@ static int parse_size(const char *v, unsigned long long *n_r)
 	return 0;
 }
 
+/* A command line that splits into words (no % expansion: password_command). */
+static bool valid_argv(const char *v)
+{
+	const char *why = NULL;
+	char **words = util_split_words(v, &why);
+
+	util_free_words(words);
+	return words != NULL;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "sha256:" and 32 bytes of hex, with or without ':' between the bytes
+ * (as `openssl x509 -fingerprint -sha256` prints them), any case.
+ * Returns the normal form "sha256:" + 64 lowercase hex digits, or NULL. */
+static char *parse_fingerprint(const char *v)
+{
+	char out[7 + 64 + 1];
+	size_t n = 0;
+
+	if (strncasecmp(v, "sha256:", 7) != 0)
+		return NULL;
+	memcpy(out, "sha256:", 7);
+	for (v += 7; *v != '\0'; v++) {
+		if (*v == ':' && n > 0 && n % 2 == 0 && v[1] != '\0')
+			continue;
+		if (hexval((unsigned char)*v) < 0 || n == 64)
+			return NULL;
+		out[7 + n++] = "0123456789abcdef"[hexval((unsigned char)*v)];
+	}
+	if (n != 64)
+		return NULL;
+	out[7 + n] = '\0';
+	return xstrdup(out);
+}
+
+/* "sha256:" and the base64 of 32 bytes (44 characters, one '=' pad). */
+static char *parse_pubkey(const char *v)
+{
+	size_t len;
+
+	if (strncasecmp(v, "sha256:", 7) != 0)
+		return NULL;
+	v += 7;
+	len = strlen(v);
+	if (len != 44 || v[43] != '=' ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		   "0123456789+/") != 43)
+		return NULL;
+	return xasprintf("sha256:%s", v);
+}
+
 static bool is_printable(const char *v)
 {
 	for (; *v != '\0'; v++)
@@ -241,6 +314,31 @@ static enum pf_status set_value(const struct config *cfg, const char *section,
 			goto bad;
 		*(unsigned long long *)field = n;
 		return PF_OK;
+	case K_ARGV:
+		if (!valid_argv(v))
+			goto bad;
+		*(char **)field = xstrdup(v);
+		return PF_OK;
+	case K_AUTH:
+		if (sasl_parse_config_name(v, (enum sasl_mech *)field) < 0)
+			goto bad;
+		return PF_OK;
+	case K_FINGERPRINT:
+		if ((*(char **)field = parse_fingerprint(v)) == NULL)
+			goto bad;
+		return PF_OK;
+	case K_PUBKEY:
+		if ((*(char **)field = parse_pubkey(v)) == NULL)
+			goto bad;
+		return PF_OK;
+	case K_TLS_VERSION:
+		if (strcmp(v, "1.2") == 0)
+			*(int *)field = 12;
+		else if (strcmp(v, "1.3") == 0)
+			*(int *)field = 13;
+		else
+			goto bad;
+		return PF_OK;
 	case K_TLS:
 		if (strcasecmp(v, "implicit") == 0)
 			*(enum tls_mode *)field = TLS_IMPLICIT;
@@ -264,11 +362,20 @@ bad:;
 		[K_DELETE] = "no, per-message or batch",
 		[K_DAYS] = "days from 1 to 36500",
 		[K_SIZE] = "a size in bytes, optionally with k, M or G (at least 1)",
+		[K_ARGV] = "a command with balanced quotes",
+		[K_AUTH] = "auto, user, apop, plain, login, cram-md5, "
+			   "scram-sha-1, scram-sha-256, xoauth2 or oauthbearer",
+		[K_FINGERPRINT] = "sha256: and 64 hex digits (popfetch "
+				  "--serverinfo prints it)",
+		[K_PUBKEY] = "sha256: and 44 base64 characters (popfetch "
+			     "--serverinfo prints it)",
+		[K_TLS_VERSION] = "1.2 or 1.3",
 	};
 	char shown[64];
 
-	/* Never echo a password back, not even a malformed one. */
-	if (strcmp(k->name, "password") == 0)
+	/* Never echo a password back, not even a malformed one (nor a
+	 * command line, which may hold one). */
+	if (strncmp(k->name, "password", 8) == 0)
 		util_strlcpy(shown, "****", sizeof(shown));
 	else
 		util_sanitize(shown, sizeof(shown), v, strlen(v));
@@ -330,6 +437,37 @@ static const char *lookup(dictionary *d, const char *section,
 	return v;
 }
 
+static bool is_secret_key(const char *key)
+{
+	return strcmp(key, "password") == 0 ||
+	       strcmp(key, "password_command") == 0 ||
+	       strcmp(key, "password_file") == 0;
+}
+
+/* The secret sources form one setting: an account that sets any of them
+ * overrides all three of [defaults] (a password in the section and a
+ * password_command in [defaults] is not a conflict). */
+static const char *lookup_secret(dictionary *d, const char *section,
+				 const char *key, const char **from_r)
+{
+	static const char *const group[] = { "password", "password_command",
+					     "password_file" };
+	char full[256];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(full, sizeof(full), "%s:%s", section, group[i]);
+		if (iniparser_find_entry(d, full)) {
+			snprintf(full, sizeof(full), "%s:%s", section, key);
+			*from_r = section;
+			return iniparser_getstring(d, full, NULL);
+		}
+	}
+	snprintf(full, sizeof(full), DEFAULTS_SECTION ":%s", key);
+	*from_r = DEFAULTS_SECTION;
+	return iniparser_getstring(d, full, NULL);
+}
+
 static enum pf_status check_name(const struct config *cfg, const char *name,
 				 struct error *err)
 {
@@ -345,6 +483,43 @@ static enum pf_status check_name(const struct config *cfg, const char *name,
 	return PF_OK;
 }
 
+/* The combinations of auth and TLS keys that cannot work. */
+static enum pf_status check_auth_tls(const struct config *cfg,
+				     const char *section,
+				     const struct account *acct,
+				     struct error *err)
+{
+	int nsecret = (acct->password != NULL) +
+		      (acct->password_command != NULL) +
+		      (acct->password_file != NULL);
+
+	if (nsecret > 1)
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] password, password_command, "
+				 "password_file: set only one of them",
+				 cfg->path, section);
+	if (acct->tls == TLS_NONE && sasl_mech_exposes_secret(acct->auth) &&
+	    !acct->allow_plaintext)
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] tls: 'none' with auth = %s would send "
+				 "the password in clear text; use tls = implicit or "
+				 "starttls, a challenge-response auth (auto, "
+				 "scram-sha-256, cram-md5, apop), or set "
+				 "allow_plaintext = yes to accept that",
+				 cfg->path, section, sasl_config_name(acct->auth));
+	if (acct->tls == TLS_NONE &&
+	    (acct->tls_fingerprint != NULL || acct->tls_pubkey != NULL ||
+	     acct->tls_cert_file != NULL))
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] tls: 'none' cannot go with tls_fingerprint, "
+				 "tls_pubkey or tls_cert_file", cfg->path, section);
+	if (acct->tls_key_file != NULL && acct->tls_cert_file == NULL)
+		return error_set(err, PF_CONFIG,
+				 "%s: [%s] tls_key_file: needs tls_cert_file",
+				 cfg->path, section);
+	return PF_OK;
+}
+
 static enum pf_status load_account(const struct config *cfg, dictionary *d,
 				   const char *section, struct account *acct,
 				   struct error *err)
@@ -354,7 +529,12 @@ static enum pf_status load_account(const struct config *cfg, dictionary *d,
 
 	acct->name = xstrdup(section);
 	for (i = 0; i < NKEYS; i++) {
-		const char *from, *v = lookup(d, section, keys[i].name, &from);
+		const char *from, *v;
+
+		if (is_secret_key(keys[i].name))
+			v = lookup_secret(d, section, keys[i].name, &from);
+		else
+			v = lookup(d, section, keys[i].name, &from);
 
 		if (v == NULL)
 			v = keys[i].dflt;
@@ -393,14 +573,7 @@ static enum pf_status load_account(const struct config *cfg, dictionary *d,
 				 "%s: [%s] keep_days: only applies with delete = no "
 				 "(with delete set, messages go as soon as they "
 				 "are stored)", cfg->path, section);
-	if (acct->tls == TLS_NONE && acct->password != NULL &&
-	    !acct->allow_plaintext)
-		return error_set(err, PF_CONFIG,
-				 "%s: [%s] tls: 'none' would send the password in clear "
-				 "text; use tls = implicit or starttls, or set "
-				 "allow_plaintext = yes to accept that",
-				 cfg->path, section);
-	return PF_OK;
+	return check_auth_tls(cfg, section, acct, err);
 }
 
 /* A file holding a password must be private to its owner. */
@@ -587,6 +760,12 @@ static void account_free(struct account *a)
 	if (a->password != NULL)
 		util_wipe(a->password, strlen(a->password));
 	free(a->password);
+	free(a->password_command);
+	free(a->password_file);
+	free(a->tls_fingerprint);
+	free(a->tls_pubkey);
+	free(a->tls_cert_file);
+	free(a->tls_key_file);
 	free(a->maildir);
 	free(a->mbox);
 	free(a->mda);

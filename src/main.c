@@ -14,6 +14,7 @@
 #include "error.h"
 #include "log.h"
 #include "runner.h"
+#include "secret.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -35,6 +36,10 @@ static void usage(FILE *f)
 "  -v, --verbose       one line per message and a summary per account\n"
 "      --trace         also show the POP3 dialogue on stderr (passwords\n"
 "                      are shown as ****)\n"
+"      --serverinfo ACCOUNT\n"
+"                      connect, show the greeting, capabilities, TLS\n"
+"                      session, certificate and its pins, and quit\n"
+"                      without logging in\n"
 "  -h, --help          show this help and exit\n"
 "  -V, --version       show the version and exit\n"
 "\n"
@@ -48,6 +53,7 @@ struct options {
 	struct run_options run;
 	unsigned jobs;			/* -j; 0: from the config */
 	char *config_path;
+	char *serverinfo;		/* --serverinfo ACCOUNT */
 	char **accounts;
 	int naccounts;
 };
@@ -61,6 +67,7 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 		{ "trace", no_argument, NULL, 'T' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "serverinfo", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -83,6 +90,10 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 			break;
 		case 'k':
 			o->run.keep = true;
+			break;
+		case 'S':
+			free(o->serverinfo);
+			o->serverinfo = xstrdup(optarg);
 			break;
 		case 'j': {
 			unsigned long long n;
@@ -110,6 +121,11 @@ static enum pf_status parse_args(int argc, char **argv, struct options *o,
 	}
 	o->accounts = argv + optind;
 	o->naccounts = argc - optind;
+	if (o->serverinfo != NULL && o->naccounts > 0) {
+		fprintf(stderr, "popfetch: --serverinfo takes one account and no "
+			"other account names\n");
+		return PF_USAGE;
+	}
 	return PF_OK;
 }
 
@@ -156,6 +172,53 @@ static enum pf_status select_accounts(const struct config *cfg,
 	}
 	*sel_r = sel;
 	*n_r = n;
+	return PF_OK;
+}
+
+/* --serverinfo ACCOUNT */
+static enum pf_status serverinfo(const struct config *cfg, const char *name)
+{
+	const struct account *a = config_find(cfg, name);
+	struct error err;
+	enum pf_status ret;
+
+	if (a == NULL) {
+		char shown[80];
+
+		util_sanitize(shown, sizeof(shown), name, strlen(name));
+		error_set(&err, PF_USAGE, "%s: no account named '%s'", cfg->path,
+			  shown);
+		report(NULL, &err);
+		return PF_USAGE;
+	}
+	ret = runner_serverinfo(a, &err);
+	if (ret != PF_OK)
+		report(a->name, &err);
+	return ret;
+}
+
+/*
+ * Accounts without a password source ask for it on the terminal, one
+ * after the other and before any account runs (accounts run side by side
+ * in child processes, which must not fight over the terminal).  The
+ * answer becomes the account's password for this run.
+ */
+static enum pf_status prompt_secrets(struct config *cfg,
+				     const struct account **sel, size_t n,
+				     struct error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct account *a = &cfg->accounts[sel[i] - cfg->accounts];
+		enum pf_status ret;
+
+		if (!secret_needs_prompt(a))
+			continue;
+		ret = secret_prompt(a, &a->password, err);
+		if (ret != PF_OK)
+			return ret;
+	}
 	return PF_OK;
 }
 
@@ -252,8 +315,17 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = config_load(o.config_path, &cfg, &err);
+	if (ret != PF_OK) {
+		report(NULL, &err);
+		goto out;
+	}
+	if (o.serverinfo != NULL) {
+		ret = serverinfo(&cfg, o.serverinfo);
+		goto out;
+	}
+	ret = select_accounts(&cfg, &o, &sel, &nsel, &err);
 	if (ret == PF_OK)
-		ret = select_accounts(&cfg, &o, &sel, &nsel, &err);
+		ret = prompt_secrets(&cfg, sel, nsel, &err);
 	if (ret != PF_OK) {
 		report(NULL, &err);
 		goto out;
@@ -263,5 +335,6 @@ out:
 	free(sel);
 	config_free(&cfg);
 	free(o.config_path);
+	free(o.serverinfo);
 	return error_exit_code(ret);
 }

@@ -404,6 +404,30 @@ enum pf_status pop3_cmd_secret(struct pop3 *p, const char *verb,
 	return ret;
 }
 
+enum pf_status pop3_send_secret_line(struct pop3 *p, const char *line,
+				     size_t len, const char *shown,
+				     struct error *err)
+{
+	char *buf;
+	enum pf_status ret;
+
+	if (memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL ||
+	    memchr(line, '\0', len) != NULL)
+		return error_set(err, PF_SOFTWARE,
+				 "refusing to send a line holding CR, LF or NUL");
+	ret = pop3_flush(p, err);
+	if (ret != PF_OK)
+		return ret;
+	buf = xmalloc(len + 2);
+	memcpy(buf, line, len);
+	memcpy(buf + len, "\r\n", 2);
+	log_trace(p->account, '>', shown, strlen(shown));
+	ret = transport_write(p->t, buf, len + 2, err);
+	util_wipe(buf, len + 2);
+	free(buf);
+	return ret;
+}
+
 /* Reads more bytes into the buffer, compacting it first.  EOF is
  * PF_TEMPFAIL with "what" naming where it happened. */
 static enum pf_status fill(struct pop3 *p, const char *what,
@@ -491,6 +515,46 @@ enum pf_status pop3_read_status(struct pop3 *p, bool *ok_r,
 	if (ret == PF_OK && !*ok_r)
 		error_set_reply(err, p->line, p->linelen);
 	return ret;
+}
+
+enum pf_status pop3_read_auth_reply(struct pop3 *p,
+				    enum pop3_auth_reply *kind_r,
+				    const char **text_r, size_t *len_r,
+				    enum pop3_resp_code *code_r,
+				    struct error *err)
+{
+	const char *text;
+	size_t textlen;
+	bool ok;
+	enum pf_status ret;
+
+	*code_r = POP3_RESP_NONE;
+	ret = read_raw_line(p, "while waiting for a reply", err);
+	if (ret != PF_OK)
+		return ret;
+	/* RFC 5034 section 4: a continuation is "+" SP base64, and some
+	 * servers send a bare "+" for an empty challenge. */
+	if (p->line[0] == '+' && (p->linelen == 1 || p->line[1] == ' ')) {
+		log_trace(p->account, '<', p->line, p->linelen);
+		if (memchr(p->line, '\0', p->linelen) != NULL)
+			return error_set(err, PF_PROTOCOL,
+					 "server sent a NUL byte in a challenge");
+		*kind_r = POP3_AUTH_CONT;
+		*text_r = p->linelen > 2 ? p->line + 2 : "";
+		*len_r = p->linelen > 2 ? p->linelen - 2 : 0;
+		return PF_OK;
+	}
+	log_trace(p->account, '<', p->line, p->linelen);
+	ret = pop3_parse_status(p->line, p->linelen, &ok, code_r, &text,
+				&textlen, err);
+	if (ret != PF_OK)
+		return ret;
+	if (!ok)
+		error_set_reply(err, p->line, p->linelen);
+	*kind_r = ok ? POP3_AUTH_OK : POP3_AUTH_ERR;
+	*text_r = text;
+	*len_r = textlen;
+	return PF_OK;
 }
 
 const char *pop3_last_line(const struct pop3 *p, size_t *len_r)

@@ -13,13 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "crash.h"
 #include "deliver.h"
 #include "log.h"
+#include "login.h"
 #include "plan.h"
 #include "pop3.h"
+#include "sasl.h"
+#include "secret.h"
 #include "state.h"
 #include "transport.h"
 #include "util.h"
@@ -51,6 +55,12 @@ struct session {
 	struct deliver *dlv;
 	struct pop3 *pop;
 	unsigned capa;
+	bool capa_answered;	/* CAPA got "+OK" */
+	unsigned sasl_offered;	/* SASL_BIT()s of CAPA SASL */
+	char *greeting;		/* for APOP */
+	size_t greeting_len;
+	char *secret;		/* password or token; wiped after login */
+	char *capa_text;	/* --serverinfo: the CAPA lines, "; "-joined */
 	uint32_t count;		/* messages on the server (STAT) */
 	struct msg *want;	/* new messages, by number */
 	size_t nwant, want_cap;
@@ -118,7 +128,47 @@ static enum pf_status phase_recover(struct session *s, struct error *err)
 
 /* ---- session setup ---- */
 
-static enum pf_status phase_connect(struct session *s, struct error *err)
+/* The secret comes before the connection: a password_command that fails
+ * must not leave a half-opened session (or a failed login) behind. */
+static enum pf_status phase_secret(struct session *s, struct error *err)
+{
+	return secret_get(s->acct, &s->secret, err);
+}
+
+static struct tls_params tls_params_of(const struct account *a,
+				       bool inspect_only)
+{
+	struct tls_params tp = {
+		.host = a->host,
+		.ca_file = a->ca_file,
+		.fingerprint = a->tls_fingerprint,
+		.pubkey = a->tls_pubkey,
+		.cert_file = a->tls_cert_file,
+		.key_file = a->tls_key_file,
+		.min_version = a->tls_min_version,
+		.verify = a->tls_verify,
+		.inspect_only = inspect_only,
+	};
+
+	return tp;
+}
+
+static enum pf_status start_tls(struct session *s, bool inspect_only,
+				struct error *err)
+{
+	struct tls_params tp = tls_params_of(s->acct, inspect_only);
+
+	if (!s->acct->tls_verify && !inspect_only)
+		log_warn(s->acct->name, "tls_verify = no: the server's "
+			 "certificate is not checked, so anyone on the path "
+			 "can read and change this session%s",
+			 s->acct->tls_fingerprint != NULL ||
+			 s->acct->tls_pubkey != NULL ? " (the pin still is)" : "");
+	return transport_start_tls(pop3_transport(s->pop), &tp, err);
+}
+
+static enum pf_status connect_inspect(struct session *s, bool inspect_only,
+				      struct error *err)
 {
 	const struct account *a = s->acct;
 	struct transport *t;
@@ -128,18 +178,41 @@ static enum pf_status phase_connect(struct session *s, struct error *err)
 	if (ret != PF_OK)
 		return ret;
 	s->pop = pop3_new(t, a->name);
-	if (a->tls == TLS_IMPLICIT) {
-		struct tls_params tp = { .host = a->host, .ca_file = a->ca_file };
-
-		ret = transport_start_tls(t, &tp, err);
-	}
+	if (a->tls == TLS_IMPLICIT)
+		ret = start_tls(s, inspect_only, err);
 	return ret;
+}
+
+static enum pf_status phase_connect(struct session *s, struct error *err)
+{
+	return connect_inspect(s, false, err);
 }
 
 static enum pf_status phase_greeting(struct session *s, struct error *err)
 {
-	return pop3_expect_ok(s->pop, PF_UNAVAILABLE,
-			      "server refused the session", err);
+	const char *line;
+	enum pf_status ret;
+
+	ret = pop3_expect_ok(s->pop, PF_UNAVAILABLE,
+			     "server refused the session", err);
+	if (ret != PF_OK)
+		return ret;
+	/* Kept for APOP, whose digest covers the greeting's timestamp. */
+	line = pop3_last_line(s->pop, &s->greeting_len);
+	s->greeting = xstrndup(line, s->greeting_len);
+	return PF_OK;
+}
+
+static void capa_text_add(struct session *s, const char *line, size_t len)
+{
+	char clean[POP3_MAX_LINE];
+	char *joined;
+
+	util_sanitize(clean, sizeof(clean), line, len);
+	joined = xasprintf("%s%s%s", s->capa_text,
+			   s->capa_text[0] != '\0' ? "; " : "", clean);
+	free(s->capa_text);
+	s->capa_text = joined;
 }
 
 /* CAPA is optional (RFC 2449): a -ERR just means no capabilities. */
@@ -151,11 +224,14 @@ static enum pf_status phase_capa(struct session *s, struct error *err)
 	bool ok, end = false;
 
 	s->capa = 0;
+	s->sasl_offered = 0;
+	s->capa_answered = false;
 	ret = pop3_cmd(s->pop, err, "CAPA");
 	if (ret == PF_OK)
 		ret = pop3_read_status(s->pop, &ok, &code, err);
 	if (ret != PF_OK || !ok)
 		return ret;
+	s->capa_answered = true;
 	while (ret == PF_OK) {
 		const char *line;
 		size_t len;
@@ -168,14 +244,17 @@ static enum pf_status phase_capa(struct session *s, struct error *err)
 					 "CAPA reply has more than %d lines",
 					 POP3_MAX_CAPA_LINES);
 		pop3_parse_capa_line(line, len, &s->capa);
+		if (s->capa_text != NULL)
+			capa_text_add(s, line, len);
+		if (len > 5 && strncasecmp(line, "SASL ", 5) == 0)
+			s->sasl_offered |= sasl_parse_capa(line + 5, len - 5);
 	}
 	return ret;
 }
 
-static enum pf_status phase_stls(struct session *s, struct error *err)
+static enum pf_status stls_inspect(struct session *s, bool inspect_only,
+				   struct error *err)
 {
-	struct tls_params tp = { .host = s->acct->host,
-				 .ca_file = s->acct->ca_file };
 	enum pf_status ret;
 
 	if (s->acct->tls != TLS_STARTTLS)
@@ -196,32 +275,33 @@ static enum pf_status phase_stls(struct session *s, struct error *err)
 		return error_set(err, PF_PROTOCOL,
 				 "server sent data after the STLS reply, before "
 				 "the TLS handshake (possible injection attack)");
-	ret = transport_start_tls(pop3_transport(s->pop), &tp, err);
+	ret = start_tls(s, inspect_only, err);
 	if (ret != PF_OK)
 		return ret;
 	/* RFC 2595 section 4: capabilities may change under TLS. */
 	return phase_capa(s, err);
 }
 
+static enum pf_status phase_stls(struct session *s, struct error *err)
+{
+	return stls_inspect(s, false, err);
+}
+
 static enum pf_status phase_auth(struct session *s, struct error *err)
 {
-	const struct account *a = s->acct;
-	enum pf_status ret;
+	struct login_params lp = {
+		.acct = s->acct,
+		.secret = s->secret,
+		.greeting = s->greeting,
+		.greeting_len = s->greeting_len,
+		.capa = s->capa,
+		.capa_answered = s->capa_answered,
+		.sasl_offered = s->sasl_offered,
+	};
+	enum pf_status ret = login_run(s->pop, &lp, err);
 
-	if (!transport_is_tls(pop3_transport(s->pop)) && !a->allow_plaintext)
-		return error_set(err, PF_NOPERM,
-				 "refusing to send the password without TLS "
-				 "(allow_plaintext = no)");
-	ret = pop3_cmd(s->pop, err, "USER %s", a->user);
-	if (ret == PF_OK)
-		ret = pop3_expect_ok(s->pop, PF_NOPERM,
-				     "server refused the user name", err);
-	if (ret == PF_OK)
-		ret = pop3_cmd_secret(s->pop, "PASS", a->password, err);
-	if (ret == PF_OK)
-		ret = pop3_expect_ok(s->pop, PF_NOPERM,
-				     "login failed (user name or password refused)",
-				     err);
+	/* Needed no longer: do not keep it through the whole download. */
+	secret_free(&s->secret);
 	return ret;
 }
 
@@ -773,6 +853,73 @@ static void session_free(struct session *s)
 	free(s->uids);
 	free(s->dele);
 	free(s->fetched);
+	free(s->greeting);
+	free(s->capa_text);
+	secret_free(&s->secret);
+}
+
+static void print_tls(struct session *s)
+{
+	struct tls_peer_info info;
+	struct error ierr;
+
+	if (transport_peer_info(pop3_transport(s->pop), &info, &ierr) != PF_OK) {
+		printf("tls:            none\n");
+		return;
+	}
+	printf("tls:            %s %s\n", info.version, info.cipher);
+	printf("subject:        %s\n", info.subject);
+	printf("issuer:         %s\n", info.issuer);
+	printf("valid:          %s to %s\n", info.not_before, info.not_after);
+	printf("names:          %s\n", info.subject_alt_names);
+	printf("verification:   %s\n", info.verify_result);
+	printf("# to pin this certificate, or its key (survives renewals):\n");
+	printf("tls_fingerprint = %s\n", info.fingerprint);
+	printf("tls_pubkey = %s\n", info.pubkey);
+}
+
+enum pf_status runner_serverinfo(const struct account *acct,
+				 struct error *err)
+{
+	struct session s = { .acct = acct };
+	static const char *const mode[] = {
+		[TLS_IMPLICIT] = "implicit TLS", [TLS_STARTTLS] = "STLS",
+		[TLS_NONE] = "no TLS",
+	};
+	char clean[POP3_MAX_LINE];
+	enum pf_status ret;
+
+	error_clear(err);
+	s.capa_text = xstrdup("");
+	ret = connect_inspect(&s, true, err);
+	if (ret == PF_OK)
+		ret = phase_greeting(&s, err);
+	if (ret != PF_OK)
+		goto out;
+	util_sanitize(clean, sizeof(clean), s.greeting, s.greeting_len);
+	printf("account:        %s (%s:%s, %s)\n", acct->name, acct->host,
+	       acct->port, mode[acct->tls]);
+	printf("greeting:       %s\n", clean);
+	ret = phase_capa(&s, err);
+	if (ret == PF_OK && acct->tls == TLS_STARTTLS) {
+		printf("capabilities:   %s\n", s.capa_text);
+		s.capa_text[0] = '\0';
+		ret = stls_inspect(&s, true, err);
+	}
+	if (ret != PF_OK)
+		goto out;
+	printf("capabilities%s %s\n", acct->tls == TLS_STARTTLS
+	       ? " after STLS:" : ":  ", s.capa_text[0] != '\0'
+	       ? s.capa_text : "(CAPA not answered)");
+	print_tls(&s);
+	ret = pop3_cmd(s.pop, err, "QUIT");
+	if (ret == PF_OK)
+		ret = pop3_expect_ok(s.pop, PF_PROTOCOL, "server refused QUIT",
+				     err);
+out:
+	fflush(stdout);
+	session_free(&s);
+	return ret;
 }
 
 enum pf_status runner_run_account(const struct account *acct,
@@ -788,6 +935,8 @@ enum pf_status runner_run_account(const struct account *acct,
 	ret = phase_lock(&s, err);
 	if (ret == PF_OK)
 		ret = phase_recover(&s, err);
+	if (ret == PF_OK)
+		ret = phase_secret(&s, err);
 	if (ret == PF_OK)
 		ret = phase_connect(&s, err);
 	if (ret == PF_OK)

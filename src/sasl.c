@@ -657,10 +657,8 @@ enum pf_status sasl_new(enum sasl_mech m, const struct sasl_params *params,
 	if (ret != PF_OK) {
 		sasl_free_response(initial_r);
 		sasl_free(&s);
-		goto out;
 	}
 	*s_r = s;
-out:
 	return ret;
 }
 

@@ -303,10 +303,11 @@ static bool is_ip_literal(const char *host)
 }
 
 /*
- * OpenSSL's default atexit() handler frees every table it built, which
- * pages in much of libcrypto at the end of each run (about 1.5 MB of peak
- * RSS, even for tls = none where it was initialised implicitly).  The
- * process is about to end and the kernel frees it all anyway.
+ * Called on the first handshake only, and no OpenSSL function is called
+ * before it (transport_close() of a plain connection included): any call
+ * initialises libcrypto, about 1.5 MB of peak RSS that a tls = none
+ * account logging in with USER/PASS does not need (5.2 -> 3.7 MB).  No
+ * atexit() cleanup either: the kernel frees it all at exit anyway.
  */
 static enum pf_status tls_init(struct error *err)
 {
@@ -409,7 +410,6 @@ mismatch:
 			 "the certificate in tls_cert_file %s: %s",
 			 key_name, key, params->cert_file, reason);
 }
-
 
 static enum pf_status tls_setup(struct transport *t,
 				const struct tls_params *params,

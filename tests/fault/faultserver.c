@@ -7,19 +7,23 @@
  *   faultserver -c CASE --dump DIR
  *
  * By default it is a correct POP3 server (RFC 1939 with CAPA, STLS, UIDL,
- * TOP, USER/PASS; DELE takes effect at QUIT) over the mailbox declared in
+ * TOP, USER/PASS, APOP; RFC 5034 AUTH with PLAIN, LOGIN, XOAUTH2 and
+ * OAUTHBEARER, as Gmail or Microsoft 365 answer it; DELE takes effect at
+ * QUIT) over the mailbox declared in
  * the case's [server] section, so a case only states where it misbehaves:
  * its "on" rules replace a reply, cut it short, send it in pieces, drop
  * the connection or stall.  It listens on 127.0.0.1 on a port the kernel
  * picks ("PORT n" on stdout or in PORTFILE), serves CONNECTIONS (default 1)
  * connections one after the other and exits.  Every client line goes to
- * LOG ("C: ..."; PASS as "PASS ****"), with the first line of each reply
- * ("S: ...") and events ("*: ...").
+ * LOG ("C: ..."; secrets as "****": PASS, AUTH responses, the APOP
+ * digest), with the first line of each reply ("S: ...") and events
+ * ("*: ...").
  *
  * Every wait goes through poll() against one deadline for the whole run
  * (-t, default 30 s): whatever a test does, the server exits by itself.
  * --dump writes each message of the case as the client must store it
- * (LF line endings) to DIR/1, DIR/2, ... and exits.
+ * (LF line endings) to DIR/1, DIR/2, ..., the case's token (if any) to
+ * DIR/token, and exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,9 +45,16 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #define MAX_CMD_LINE 8192	/* a client line longer than this is dropped */
+/* A client line inside an AUTH exchange: OAuth2 tokens are several KB and
+ * go on a line of their own (RFC 5034 sets no limit there). */
+#define MAX_AUTH_LINE 65536
+/* RFC 5034 section 4: an initial response must not make the AUTH command
+ * longer than this (CRLF not counted here: a client may count it or not). */
+#define MAX_AUTH_COMMAND 255
 #define MAX_REPEAT 10000000L	/* \{TEXT*N}: N at most */
 #define MAX_CONNECTIONS 100
 #define MAX_TIMEOUT 3600
@@ -177,17 +188,55 @@ static void log_escaped(const char *data, size_t len)
 	}
 }
 
+/* Length of the first n words of line (and the spaces between them): the
+ * part of a command that may be logged before its secret. */
+static size_t words_len(const char *line, size_t len, int n)
+{
+	size_t i = 0;
+
+	while (n-- > 0) {
+		while (i < len && line[i] != ' ')
+			i++;
+		if (n > 0 && i < len)
+			i++;
+	}
+	return i;
+}
+
 static void log_client(const char *line, size_t len)
 {
-	/* The password must never reach a log the tests may print. */
+	size_t keep = len;
+
+	/* The password must never reach a log the tests may print: PASS
+	 * and the initial response of AUTH (a token, or the password in
+	 * base64) become "****", and so does the APOP digest. */
 	if (len >= 4 && strncasecmp(line, "PASS", 4) == 0 &&
-	    (len == 4 || line[4] == ' ')) {
-		fputs("C: PASS ****\n", log_fp);
-	} else {
-		fputs("C: ", log_fp);
+	    (len == 4 || line[4] == ' '))
+		keep = 4;
+	else if (len >= 5 && strncasecmp(line, "AUTH ", 5) == 0)
+		keep = words_len(line, len, 2);
+	else if (len >= 5 && strncasecmp(line, "APOP ", 5) == 0)
+		keep = words_len(line, len, 2);
+	fputs("C: ", log_fp);
+	log_escaped(line, keep);
+	if (keep < len)
+		fputs(" ****", log_fp);
+	fputc('\n', log_fp);
+	fflush(log_fp);
+}
+
+/* A client line inside an AUTH exchange: "****", unless it is one that
+ * holds nothing secret and that a case may want to see (an empty line,
+ * "*" to cancel, and "AQ==" that ends an OAUTHBEARER error exchange). */
+static void log_client_auth(const char *line, size_t len, bool show_aq)
+{
+	fputs("C: ", log_fp);
+	if (len == 0 || (len == 1 && line[0] == '*') ||
+	    (show_aq && len == 4 && memcmp(line, "AQ==", 4) == 0))
 		log_escaped(line, len);
-		fputc('\n', log_fp);
-	}
+	else
+		fputs("****", log_fp);
+	fputc('\n', log_fp);
 	fflush(log_fp);
 }
 
@@ -245,6 +294,9 @@ struct rule {
 	unsigned seen;		/* matches in this connection */
 };
 
+/* Whose replies the AUTH exchanges imitate (see auth_reply()). */
+enum auth_style { STYLE_GMAIL, STYLE_MICROSOFT };
+
 static struct {
 	bool implicit_tls;
 	bool lf;
@@ -252,6 +304,12 @@ static struct {
 	bool capa_set, capa_none;
 	char **capa;
 	size_t ncapa;
+	char **auth;		/* "auth": the mechanisms CAPA SASL offers */
+	size_t nauth;
+	struct buf token;	/* "token": the valid OAuth2 access token */
+	bool have_token;
+	enum auth_style style;
+	bool apop;		/* "apop": timestamp greeting, APOP accepted */
 	struct message *msgs;
 	size_t nmsgs;
 	struct rule *rules;
@@ -546,6 +604,41 @@ static struct rule *parse_rule(char *rest, int lineno)
 	return r;
 }
 
+/* The mechanisms AUTH implements; others may be offered ("auth" takes
+ * any name) for a case that answers them with its own rules. */
+static const char *const known_mechs[] = { "PLAIN", "LOGIN", "XOAUTH2",
+					   "OAUTHBEARER" };
+enum mech { MECH_PLAIN, MECH_LOGIN, MECH_XOAUTH2, MECH_OAUTHBEARER,
+	    MECH_UNKNOWN };
+
+/* "auth PLAIN, XOAUTH2": what CAPA's SASL line offers, in this order. */
+static void parse_auth_list(char *list, int lineno)
+{
+	char *item[32];
+	size_t k, j, nitems = split(list, ", \t", item, 32);
+
+	if (nitems == 0)
+		die("%s: line %d: 'auth' needs mechanism names", case_path,
+		    lineno);
+	cs.auth = realloc(cs.auth, (cs.nauth + nitems) * sizeof(*cs.auth));
+	if (cs.auth == NULL)
+		die("out of memory");
+	for (k = 0; k < nitems; k++) {
+		for (j = 0; item[k][j] != '\0'; j++) {
+			char ch = item[k][j];
+
+			if (ch >= 'a' && ch <= 'z')
+				item[k][j] = (char)(ch - 32);
+			else if (!((ch >= 'A' && ch <= 'Z') ||
+				   (ch >= '0' && ch <= '9') || ch == '-' ||
+				   ch == '_'))
+				die("%s: line %d: bad mechanism name '%s'",
+				    case_path, lineno, item[k]);
+		}
+		cs.auth[cs.nauth++] = xstrdup(item[k]);
+	}
+}
+
 static void parse_message(char **w, size_t n, int lineno)
 {
 	struct message *m;
@@ -698,6 +791,25 @@ static void parse_case(const char *path)
 				cur = &r->text;
 			continue;
 		}
+		if (strncmp(s, "auth ", 5) == 0) {
+			parse_auth_list(trim(s + 5), lineno);
+			continue;
+		}
+		if (strncmp(s, "token ", 6) == 0) {
+			bool noeol;
+
+			if (cs.have_token)
+				die("%s: line %d: one 'token' only", case_path,
+				    lineno);
+			unescape(trim(s + 6), lineno, &cs.token, &noeol);
+			if (cs.token.len == 0 ||
+			    memchr(cs.token.p, '\0', cs.token.len) != NULL ||
+			    memchr(cs.token.p, '\n', cs.token.len) != NULL)
+				die("%s: line %d: a token is one line, not empty, "
+				    "without NUL", case_path, lineno);
+			cs.have_token = true;
+			continue;
+		}
 		if (strncmp(s, "capa ", 5) == 0) {
 			char *list = trim(s + 5), *item[64];
 			size_t k, nitems;
@@ -729,6 +841,13 @@ static void parse_case(const char *path)
 			/* read by the test runner, which passes --cert */
 		} else if (strcmp(w[0], "lf") == 0 && n == 1) {
 			cs.lf = true;
+		} else if (strcmp(w[0], "apop") == 0 && n == 1) {
+			cs.apop = true;
+		} else if (strcmp(w[0], "auth-style") == 0 && n == 2 &&
+			   (strcmp(w[1], "gmail") == 0 ||
+			    strcmp(w[1], "microsoft") == 0)) {
+			cs.style = w[1][0] == 'g' ? STYLE_GMAIL
+						  : STYLE_MICROSOFT;
 		} else if (strcmp(w[0], "pieces") == 0 && n == 2) {
 			cs.pieces = parse_long(w[1], 1, 1L << 30, "pieces",
 					       lineno);
@@ -811,17 +930,31 @@ static SSL_CTX *tls_ctx;
 static const char *want_user = "fault";
 static const char *want_password = "secret";
 
+static int listen_port;		/* what OAUTHBEARER's port= must say */
+
 enum auth_state { ST_AUTHORIZATION, ST_TRANSACTION };
+
+/* Where an AUTH exchange stands: what the next client line must be. */
+enum sasl_step {
+	SX_NONE,		/* no exchange: the next line is a command */
+	SX_RESPONSE,		/* the (first) response, after "+ " */
+	SX_LOGIN_PASSWORD,	/* LOGIN: the password, after the user name */
+	SX_OAUTH_ERROR		/* the client's answer to a JSON error */
+};
 
 struct conn {
 	int fd;
 	SSL *ssl;
 	int num;		/* 1 for the first connection */
-	char in[MAX_CMD_LINE + 1];
+	char in[MAX_AUTH_LINE + 1];
 	size_t inlen;
 	enum auth_state state;
 	char user[256];
 	bool have_user;
+	char timestamp[256];	/* the greeting's <...>, for APOP; "" if none */
+	enum sasl_step sx;
+	enum mech sx_mech;
+	char sx_user[256];	/* LOGIN: the user name of the first step */
 	size_t *map;		/* message number - 1 -> index in cs.msgs */
 	size_t nmap;
 	bool *deleted;		/* by index in cs.msgs, this session */
@@ -926,9 +1059,9 @@ static bool conn_write(struct conn *c, const char *p, size_t len)
 	return true;
 }
 
-/* Reads one client line (without CR LF) into out.  1: a line; 0: the
- * client closed; -1: a line longer than MAX_CMD_LINE. */
-static int read_line(struct conn *c, char *out, size_t *len_r)
+/* Reads one client line (without CR LF) into out (max + 1 bytes).  1: a
+ * line; 0: the client closed; -1: a line longer than max. */
+static int read_line(struct conn *c, char *out, size_t *len_r, size_t max)
 {
 	for (;;) {
 		char *nl = memchr(c->in, '\n', c->inlen);
@@ -939,6 +1072,8 @@ static int read_line(struct conn *c, char *out, size_t *len_r)
 
 			if (len > 0 && c->in[len - 1] == '\r')
 				len--;
+			if (len > max)
+				return -1;
 			memcpy(out, c->in, len);
 			out[len] = '\0';
 			*len_r = len;
@@ -946,9 +1081,9 @@ static int read_line(struct conn *c, char *out, size_t *len_r)
 			c->inlen -= used;
 			return 1;
 		}
-		if (c->inlen == MAX_CMD_LINE)
+		if (c->inlen >= max + 2 || c->inlen == MAX_AUTH_LINE)
 			return -1;
-		n = conn_read(c, c->in + c->inlen, MAX_CMD_LINE - c->inlen);
+		n = conn_read(c, c->in + c->inlen, MAX_AUTH_LINE - c->inlen);
 		if (n == 0) {
 			if (c->inlen > 0) {
 				fputs("*: the client closed after an "
@@ -967,12 +1102,12 @@ static int read_line(struct conn *c, char *out, size_t *len_r)
  * closes; the deadline ends the whole server if it never does. */
 static enum next stall(struct conn *c)
 {
-	char line[MAX_CMD_LINE + 1];
+	static char line[MAX_CMD_LINE + 1];
 	size_t len;
 	int r;
 
 	log_event("stalling (reading, never answering)");
-	while ((r = read_line(c, line, &len)) == 1)
+	while ((r = read_line(c, line, &len, MAX_CMD_LINE)) == 1)
 		log_client(line, len);
 	if (r < 0) {
 		log_event("the client sent a line over %d bytes while we "
@@ -1008,6 +1143,17 @@ static bool send_reply(struct conn *c, const char *data, size_t len,
 	return true;
 }
 
+/* "on AUTH XOAUTH2" names the mechanism (what follows it is a secret,
+ * sent or not); every other ARG is the whole argument. */
+static bool rule_arg_matches(const struct rule *r, const char *verb,
+			     const char *arg)
+{
+	if (strcmp(verb, "AUTH") == 0)
+		return strlen(r->arg) == strcspn(arg, " ") &&
+		       strncasecmp(r->arg, arg, strlen(r->arg)) == 0;
+	return strcmp(r->arg, arg) == 0;
+}
+
 /* Finds the rule for this point of the dialogue, counting the matches of
  * every rule: "on 2nd RETR" is the second RETR of the connection. */
 static struct rule *find_rule(struct conn *c, enum point point,
@@ -1023,7 +1169,7 @@ static struct rule *find_rule(struct conn *c, enum point point,
 			continue;
 		if (point == POINT_COMMAND &&
 		    ((r->verb != NULL && strcmp(r->verb, verb) != 0) ||
-		     (r->arg != NULL && strcmp(r->arg, arg) != 0)))
+		     (r->arg != NULL && !rule_arg_matches(r, verb, arg))))
 			continue;
 		r->seen++;
 		if (found == NULL && (r->nth == 0 || r->seen == r->nth))
@@ -1177,6 +1323,21 @@ static void add_status(struct buf *out, const char *eol, const char *fmt, ...)
 	buf_adds(out, eol);
 }
 
+/* "SASL PLAIN XOAUTH2" (RFC 2449 section 6.3) if the case offers AUTH. */
+static void add_sasl(struct buf *out, const char *eol)
+{
+	size_t i;
+
+	if (cs.nauth == 0)
+		return;
+	buf_adds(out, "SASL");
+	for (i = 0; i < cs.nauth; i++) {
+		buf_add(out, " ", 1);
+		buf_adds(out, cs.auth[i]);
+	}
+	buf_adds(out, eol);
+}
+
 static void add_capa(struct conn *c, struct buf *out, const char *eol,
 		     bool noterm)
 {
@@ -1184,17 +1345,25 @@ static void add_capa(struct conn *c, struct buf *out, const char *eol,
 					    "RESP-CODES", "PIPELINING" };
 	size_t i;
 
+	bool sasl_listed = false;
+
 	add_status(out, eol, "+OK Capability list follows");
 	if (cs.capa_set) {
 		for (i = 0; i < cs.ncapa; i++) {
 			/* RFC 2595: no STLS once TLS is on. */
 			if (c->ssl != NULL && strcasecmp(cs.capa[i], "STLS") == 0)
 				continue;
+			if (strncasecmp(cs.capa[i], "SASL", 4) == 0 &&
+			    (cs.capa[i][4] == ' ' || cs.capa[i][4] == '\0'))
+				sasl_listed = true;
 			add_status(out, eol, "%s", cs.capa[i]);
 		}
+		if (!sasl_listed)
+			add_sasl(out, eol);
 	} else {
 		for (i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++)
 			add_status(out, eol, "%s", dflt[i]);
+		add_sasl(out, eol);
 		if (tls_ctx != NULL && c->ssl == NULL && !cs.implicit_tls &&
 		    c->state == ST_AUTHORIZATION)
 			add_status(out, eol, "STLS");
@@ -1217,6 +1386,548 @@ static void add_listing(struct conn *c, struct buf *out, const char *eol,
 		add_status(out, eol, "%zu %llu", num,
 			   (unsigned long long)msg_listsize(m));
 	}
+}
+
+/* ---- AUTH (RFC 5034) and APOP (RFC 1939) ---- */
+
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void base64_encode(struct buf *out, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		char q[4] = { b64_alphabet[p[i] >> 2],
+			      b64_alphabet[((p[i] & 3) << 4) | (p[i + 1] >> 4)],
+			      b64_alphabet[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)],
+			      b64_alphabet[p[i + 2] & 63] };
+
+		buf_add(out, q, 4);
+	}
+	if (i < len) {
+		char q[4] = { b64_alphabet[p[i] >> 2], '=', '=', '=' };
+
+		if (i + 1 < len) {
+			q[1] = b64_alphabet[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+			q[2] = b64_alphabet[(p[i + 1] & 15) << 2];
+		} else {
+			q[1] = b64_alphabet[(p[i] & 3) << 4];
+		}
+		buf_add(out, q, 4);
+	}
+	if (out->p == NULL)
+		buf_add(out, "", 0);
+}
+
+/* Strict base64: a multiple of 4 characters, padding only at the end,
+ * no whitespace, no stray bits.  False on anything else. */
+static bool base64_decode(const char *text, size_t len, struct buf *out)
+{
+	size_t i, k;
+
+	buf_add(out, "", 0);
+	if (len % 4 != 0)
+		return false;
+	for (i = 0; i < len; i += 4) {
+		unsigned v[4], pad = 0;
+		unsigned char b[3];
+
+		for (k = 0; k < 4; k++) {
+			const char *at = text[i + k] == '\0' ? NULL :
+				strchr(b64_alphabet, text[i + k]);
+
+			if (text[i + k] == '=' && i + 4 == len && k >= 2) {
+				v[k] = 0;
+				pad++;
+			} else if (at == NULL || pad > 0) {
+				return false;
+			} else {
+				v[k] = (unsigned)(at - b64_alphabet);
+			}
+		}
+		if ((pad == 1 && (v[2] & 3) != 0) ||
+		    (pad == 2 && (v[1] & 15) != 0))
+			return false;
+		b[0] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		b[1] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		b[2] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+		buf_add(out, b, 3 - pad);
+	}
+	return true;
+}
+
+/* Lowercase hex MD5 of a then b (APOP: timestamp then password). */
+static void md5_hex(const char *a, const char *b, char hex_r[33])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, a, strlen(a)) != 1 ||
+	    EVP_DigestUpdate(ctx, b, strlen(b)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 16)
+		die("MD5 is not available");
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < 16; i++)
+		snprintf(hex_r + 2 * i, 3, "%02x", md[i]);
+}
+
+static void log_event_text(const char *what, const char *text, size_t len)
+{
+	fprintf(log_fp, "*: %s", what);
+	log_escaped(text, len);
+	fputc('\n', log_fp);
+	fflush(log_fp);
+}
+
+static const char *mech_name(enum mech m)
+{
+	return m < MECH_UNKNOWN ? known_mechs[m] : "?";
+}
+
+/* The mechanism of an AUTH argument's first word, if the case offers it
+ * (MECH_UNKNOWN otherwise); *offered_r says whether it is offered. */
+static enum mech mech_lookup(const char *name, size_t len, bool *offered_r)
+{
+	size_t i;
+
+	*offered_r = false;
+	for (i = 0; i < cs.nauth; i++)
+		if (strlen(cs.auth[i]) == len &&
+		    strncasecmp(cs.auth[i], name, len) == 0)
+			*offered_r = true;
+	for (i = 0; i < MECH_UNKNOWN; i++)
+		if (strlen(known_mechs[i]) == len &&
+		    strncasecmp(known_mechs[i], name, len) == 0)
+			return (enum mech)i;
+	return MECH_UNKNOWN;
+}
+
+/* The words of the server imitated ("auth-style"). */
+static const char *auth_text_ok(void)
+{
+	return cs.style == STYLE_MICROSOFT
+		? "+OK User successfully authenticated."
+		: "+OK Welcome.";
+}
+
+static const char *auth_text_bad_password(void)
+{
+	return cs.style == STYLE_MICROSOFT
+		? "-ERR Authentication failure: unknown user name or bad password."
+		: "-ERR [AUTH] Username and password not accepted.";
+}
+
+static const char *auth_text_bad_token(void)
+{
+	return cs.style == STYLE_MICROSOFT
+		? "-ERR Authentication failure: unknown user name or bad password."
+		: "-ERR [AUTH] Invalid credentials.";
+}
+
+/* The OAuth2 error that goes, base64-encoded, in the "+ " challenge after a
+ * refused token: Google's form for XOAUTH2, RFC 7628 section 3.2.2's for
+ * OAUTHBEARER. */
+static const char *auth_oauth_error_json(enum mech m)
+{
+	if (cs.style == STYLE_MICROSOFT)
+		return "{\"status\":\"invalid_token\",\"scope\":"
+		       "\"https://outlook.office.com/POP.AccessAsUser.All\"}";
+	if (m == MECH_XOAUTH2)
+		return "{\"status\":\"400\",\"schemes\":\"Bearer\",\"scope\":"
+		       "\"https://mail.google.com/\"}";
+	return "{\"status\":\"invalid_token\",\"schemes\":\"Bearer\","
+	       "\"scope\":\"https://mail.google.com/\"}";
+}
+
+static bool is_user(const char *p, size_t len)
+{
+	return strlen(want_user) == len && memcmp(p, want_user, len) == 0;
+}
+
+static bool is_password(const char *p, size_t len)
+{
+	return strlen(want_password) == len &&
+	       memcmp(p, want_password, len) == 0;
+}
+
+/* "Bearer TOKEN" holds the valid token. */
+static bool is_bearer_token(const char *p, size_t len)
+{
+	return cs.have_token && len == 7 + cs.token.len &&
+	       memcmp(p, "Bearer ", 7) == 0 &&
+	       memcmp(p + 7, cs.token.p, cs.token.len) == 0;
+}
+
+/* PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd. */
+static bool check_plain(const char *d, size_t len)
+{
+	const char *n1 = memchr(d, '\0', len), *n2;
+	size_t zlen, ulen, plen;
+
+	n2 = n1 == NULL ? NULL : memchr(n1 + 1, '\0', len - (size_t)(n1 + 1 - d));
+	if (n1 == NULL || n2 == NULL ||
+	    memchr(n2 + 1, '\0', len - (size_t)(n2 + 1 - d)) != NULL) {
+		log_event("AUTH PLAIN: malformed response (not authzid NUL "
+			  "authcid NUL password)");
+		return false;
+	}
+	zlen = (size_t)(n1 - d);
+	ulen = (size_t)(n2 - n1 - 1);
+	plen = len - (size_t)(n2 + 1 - d);
+	if (zlen != 0 && !is_user(d, zlen)) {
+		log_event_text("AUTH PLAIN: refused: authorization identity is ",
+			       d, zlen);
+		return false;
+	}
+	if (!is_user(n1 + 1, ulen)) {
+		log_event_text("AUTH PLAIN: refused: unknown user ", n1 + 1,
+			       ulen);
+		return false;
+	}
+	if (!is_password(n2 + 1, plen)) {
+		log_event("AUTH PLAIN: refused: wrong password (%zu bytes)",
+			  plen);
+		return false;
+	}
+	return true;
+}
+
+/* XOAUTH2 (Google's and Microsoft's documentation):
+ * "user=" USER ^A "auth=Bearer " TOKEN ^A ^A, nothing else. */
+static bool check_xoauth2(const char *d, size_t len)
+{
+	const char *end = d + len, *u, *ue, *a, *ae;
+
+	if (len < 5 || memcmp(d, "user=", 5) != 0)
+		goto malformed;
+	u = d + 5;
+	ue = memchr(u, '\x01', (size_t)(end - u));
+	if (ue == NULL || end - ue < 6 || memcmp(ue + 1, "auth=", 5) != 0)
+		goto malformed;
+	a = ue + 6;
+	ae = memchr(a, '\x01', (size_t)(end - a));
+	if (ae == NULL || end - ae != 2 || ae[1] != '\x01')
+		goto malformed;
+	if (!is_user(u, (size_t)(ue - u))) {
+		log_event_text("AUTH XOAUTH2: refused: user= is ", u,
+			       (size_t)(ue - u));
+		return false;
+	}
+	if (!is_bearer_token(a, (size_t)(ae - a))) {
+		log_event("AUTH XOAUTH2: refused: auth= is not \"Bearer \" and "
+			  "the valid token (%zu bytes given, %zu wanted)",
+			  (size_t)(ae - a), cs.token.len + 7);
+		return false;
+	}
+	return true;
+malformed:
+	log_event("AUTH XOAUTH2: malformed payload (%zu bytes; not user=...^A"
+		  "auth=Bearer ...^A^A)", len);
+	return false;
+}
+
+/* OAUTHBEARER (RFC 7628 section 3.1): gs2-header "n,a=USER," ^A, then
+ * key=value ^A pairs (auth, and host and port if the client sends them),
+ * then ^A.  Host and port, when present, must name this server. */
+static bool check_oauthbearer(const char *d, size_t len)
+{
+	const char *end = d + len, *p, *comma;
+	bool have_auth = false, good_auth = false, ok = true;
+
+	if (len < 3 || (memcmp(d, "n,", 2) != 0 && memcmp(d, "y,", 2) != 0))
+		goto malformed;
+	p = d + 2;
+	comma = memchr(p, ',', (size_t)(end - p));
+	if (comma == NULL || comma + 1 >= end || comma[1] != '\x01')
+		goto malformed;
+	if (comma == p) {
+		log_event("AUTH OAUTHBEARER: no a= in the gs2 header");
+	} else if (end - p < 2 || memcmp(p, "a=", 2) != 0) {
+		goto malformed;
+	} else if (!is_user(p + 2, (size_t)(comma - p - 2))) {
+		log_event_text("AUTH OAUTHBEARER: refused: a= is ", p + 2,
+			       (size_t)(comma - p - 2));
+		ok = false;
+	}
+	p = comma + 2;
+	/* Pairs, each ended by ^A; an empty one (^A ^A) ends the message. */
+	for (;;) {
+		const char *e = memchr(p, '\x01', (size_t)(end - p)), *eq;
+		size_t klen, vlen;
+
+		if (e == NULL)
+			goto malformed;
+		if (e == p) {
+			if (e + 1 != end)
+				goto malformed;
+			break;
+		}
+		eq = memchr(p, '=', (size_t)(e - p));
+		if (eq == NULL)
+			goto malformed;
+		klen = (size_t)(eq - p);
+		vlen = (size_t)(e - eq - 1);
+		if (klen == 4 && memcmp(p, "auth", 4) == 0) {
+			have_auth = true;
+			good_auth = is_bearer_token(eq + 1, vlen);
+		} else if (klen == 4 && memcmp(p, "host", 4) == 0) {
+			log_event_text("AUTH OAUTHBEARER: host=", eq + 1, vlen);
+			if (!((vlen == 9 && memcmp(eq + 1, "localhost", 9) == 0) ||
+			      (vlen == 9 && memcmp(eq + 1, "127.0.0.1", 9) == 0))) {
+				log_event("AUTH OAUTHBEARER: refused: host= "
+					  "is not this server");
+				ok = false;
+			}
+		} else if (klen == 4 && memcmp(p, "port", 4) == 0) {
+			char want[16];
+
+			log_event_text("AUTH OAUTHBEARER: port=", eq + 1, vlen);
+			snprintf(want, sizeof(want), "%d", listen_port);
+			if (vlen != strlen(want) ||
+			    memcmp(eq + 1, want, vlen) != 0) {
+				log_event("AUTH OAUTHBEARER: refused: port= is "
+					  "not %s", want);
+				ok = false;
+			}
+		} else {
+			log_event_text("AUTH OAUTHBEARER: unknown key ", p, klen);
+		}
+		p = e + 1;
+	}
+	if (!have_auth) {
+		log_event("AUTH OAUTHBEARER: refused: no auth=");
+		return false;
+	}
+	if (!good_auth) {
+		log_event("AUTH OAUTHBEARER: refused: auth= is not \"Bearer \" "
+			  "and the valid token");
+		return false;
+	}
+	return ok;
+malformed:
+	log_event("AUTH OAUTHBEARER: malformed payload (%zu bytes)", len);
+	return false;
+}
+
+/* The answer to a refused token: the JSON error in a challenge, which the
+ * client must answer before the -ERR (RFC 7628 section 3.2.3; Google does
+ * the same for XOAUTH2), or at once -ERR (Microsoft, for XOAUTH2). */
+static void oauth_refuse(struct conn *c, struct buf *out, const char *eol)
+{
+	const char *json = auth_oauth_error_json(c->sx_mech);
+
+	if (cs.style == STYLE_MICROSOFT && c->sx_mech == MECH_XOAUTH2) {
+		add_status(out, eol, "%s", auth_text_bad_token());
+		c->sx = SX_NONE;
+		return;
+	}
+	log_event("AUTH %s: error challenge %s", mech_name(c->sx_mech), json);
+	buf_adds(out, "+ ");
+	base64_encode(out, json, strlen(json));
+	buf_adds(out, eol);
+	c->sx = SX_OAUTH_ERROR;
+}
+
+/* One decoded client response of the exchange: appends the reply to out
+ * and sets c->sx to what comes next. */
+static void sasl_response(struct conn *c, const char *d, size_t len,
+			  struct buf *out, const char *eol)
+{
+	bool good = false;
+
+	c->sx = SX_NONE;
+	switch (c->sx_mech) {
+	case MECH_PLAIN:
+		good = check_plain(d, len);
+		break;
+	case MECH_LOGIN:
+		if (c->sx_user[0] == '\0' && len == 0) {
+			log_event("AUTH LOGIN: empty user name");
+		} else if (c->sx_user[0] == '\0') {
+			snprintf(c->sx_user, sizeof(c->sx_user), "%.*s",
+				 (int)len, d);
+			/* "Password:", as every LOGIN server asks. */
+			add_status(out, eol, "+ UGFzc3dvcmQ6");
+			c->sx = SX_LOGIN_PASSWORD;
+			return;
+		} else if (!is_user(c->sx_user, strlen(c->sx_user))) {
+			log_event_text("AUTH LOGIN: refused: unknown user ",
+				       c->sx_user, strlen(c->sx_user));
+		} else if (!is_password(d, len)) {
+			log_event("AUTH LOGIN: refused: wrong password (%zu "
+				  "bytes)", len);
+		} else {
+			good = true;
+		}
+		break;
+	case MECH_XOAUTH2:
+	case MECH_OAUTHBEARER:
+		if (c->sx_mech == MECH_XOAUTH2 ? check_xoauth2(d, len)
+					       : check_oauthbearer(d, len)) {
+			good = true;
+			break;
+		}
+		oauth_refuse(c, out, eol);
+		return;
+	case MECH_UNKNOWN:
+		break;
+	}
+	if (good) {
+		log_event("AUTH %s: accepted", mech_name(c->sx_mech));
+		add_status(out, eol, "%s", auth_text_ok());
+	} else {
+		add_status(out, eol, "%s",
+			   c->sx_mech == MECH_XOAUTH2 ||
+			   c->sx_mech == MECH_OAUTHBEARER
+			   ? auth_text_bad_token() : auth_text_bad_password());
+	}
+}
+
+/* "AUTH [MECH [INITIAL-RESPONSE]]" (RFC 5034): the first reply of the
+ * exchange. */
+static void auth_command(struct conn *c, const char *arg, struct buf *out,
+			 const char *eol)
+{
+	size_t mlen = strcspn(arg, " "), i;
+	const char *ir = arg[mlen] == ' ' ? arg + mlen + 1 : NULL;
+	struct buf data = { 0 };
+	enum mech m;
+	bool offered;
+
+	c->sx = SX_NONE;
+	c->sx_user[0] = '\0';
+	if (arg[0] == '\0') {
+		/* RFC 1734's listing, which some clients still ask for. */
+		add_status(out, eol, "+OK");
+		for (i = 0; i < cs.nauth; i++)
+			add_status(out, eol, "%s", cs.auth[i]);
+		add_status(out, eol, ".");
+		return;
+	}
+	if (5 + strlen(arg) > MAX_AUTH_COMMAND) {
+		log_event("AUTH: a command of %zu octets, over RFC 5034's %d: "
+			  "refused", 5 + strlen(arg), MAX_AUTH_COMMAND);
+		add_status(out, eol, "-ERR AUTH command line too long (RFC "
+			   "5034: send the response on a line of its own)");
+		return;
+	}
+	m = mech_lookup(arg, mlen, &offered);
+	if (!offered || m == MECH_UNKNOWN) {
+		log_event_text(offered ? "AUTH: offered but not implemented "
+			       "here (script it with a rule): "
+			       : "AUTH: not offered: ", arg, mlen);
+		add_status(out, eol, "-ERR Unsupported authentication "
+			   "mechanism.");
+		return;
+	}
+	c->sx_mech = m;
+	if (ir == NULL) {
+		log_event("AUTH %s: no initial response, asking for it",
+			  mech_name(m));
+		/* LOGIN asks "Username:"; the others send an empty
+		 * challenge, "+" SP (RFC 5034 section 4). */
+		add_status(out, eol, m == MECH_LOGIN ? "+ VXNlcm5hbWU6" : "+ ");
+		c->sx = SX_RESPONSE;
+		return;
+	}
+	log_event("AUTH %s: initial response inline (a command of %zu "
+		  "octets)", mech_name(m), 5 + strlen(arg));
+	if (cs.style == STYLE_MICROSOFT && m == MECH_XOAUTH2) {
+		/* Microsoft documents only the two-step form: a client that
+		 * sends the token inline must be told so here. */
+		log_event("AUTH XOAUTH2: inline initial response refused "
+			  "(microsoft style)");
+		add_status(out, eol, "-ERR Protocol error: initial response "
+			   "not accepted, send AUTH XOAUTH2 alone.");
+		return;
+	}
+	/* "=" is an empty initial response (RFC 5034 section 4). */
+	if (strcmp(ir, "=") != 0 && !base64_decode(ir, strlen(ir), &data)) {
+		log_event("AUTH %s: initial response is not base64",
+			  mech_name(m));
+		add_status(out, eol, "-ERR Invalid base64 data in initial "
+			   "response.");
+		buf_free(&data);
+		return;
+	}
+	sasl_response(c, data.p != NULL ? data.p : "", data.len, out, eol);
+	buf_free(&data);
+}
+
+/* A client line inside an exchange (after a "+ " challenge). */
+static void auth_continue(struct conn *c, const char *line, size_t len,
+			  struct buf *out, const char *eol)
+{
+	struct buf data = { 0 };
+
+	if (len == 1 && line[0] == '*') {
+		log_event("AUTH %s: the client cancelled", mech_name(c->sx_mech));
+		add_status(out, eol, "-ERR Authentication cancelled.");
+		c->sx = SX_NONE;
+		return;
+	}
+	if (c->sx == SX_OAUTH_ERROR) {
+		/* XOAUTH2 wants an empty line, OAUTHBEARER ^A ("AQ=="). */
+		bool as_it_should = c->sx_mech == MECH_XOAUTH2
+			? len == 0
+			: len == 4 && memcmp(line, "AQ==", 4) == 0;
+
+		log_event("AUTH %s: the client answered the error challenge "
+			  "%s (%zu bytes)", mech_name(c->sx_mech),
+			  as_it_should ? "as it should" : "WRONGLY", len);
+		add_status(out, eol, "%s", auth_text_bad_token());
+		c->sx = SX_NONE;
+		return;
+	}
+	if (!base64_decode(line, len, &data)) {
+		log_event("AUTH %s: response is not base64 (%zu bytes)",
+			  mech_name(c->sx_mech), len);
+		add_status(out, eol, "-ERR Invalid base64 data in continued "
+			   "response.");
+		c->sx = SX_NONE;
+		buf_free(&data);
+		return;
+	}
+	log_event("AUTH %s: response on a line of its own (%zu octets)",
+		  mech_name(c->sx_mech), len);
+	sasl_response(c, data.p, data.len, out, eol);
+	buf_free(&data);
+}
+
+/* "APOP name digest": digest is MD5(greeting timestamp + password). */
+static void apop_command(struct conn *c, const char *arg, struct buf *out,
+			 const char *eol)
+{
+	const char *sp = strrchr(arg, ' ');
+	char want[33];
+
+	if (!cs.apop) {
+		add_status(out, eol, "-ERR APOP not supported here");
+		return;
+	}
+	if (c->timestamp[0] == '\0') {
+		log_event("APOP: the greeting had no timestamp");
+		add_status(out, eol, "-ERR no APOP timestamp was sent");
+		return;
+	}
+	if (sp == NULL || !is_user(arg, (size_t)(sp - arg))) {
+		log_event_text("APOP: refused: unknown user ", arg,
+			       sp == NULL ? strlen(arg) : (size_t)(sp - arg));
+		add_status(out, eol, "%s", auth_text_bad_password());
+		return;
+	}
+	md5_hex(c->timestamp, want_password, want);
+	if (strcmp(sp + 1, want) != 0) {
+		log_event("APOP: refused: wrong digest");
+		add_status(out, eol, "%s", auth_text_bad_password());
+		return;
+	}
+	log_event("APOP: accepted");
+	add_status(out, eol, "%s", auth_text_ok());
 }
 
 static void default_reply(struct conn *c, const char *verb, const char *arg,
@@ -1264,6 +1975,15 @@ static void default_reply(struct conn *c, const char *verb, const char *arg,
 				add_status(out, eol,
 					   "-ERR [AUTH] invalid user name or password");
 			}
+		} else if (strcmp(verb, "AUTH") == 0 &&
+			   (cs.nauth > 0 || arg[0] != '\0')) {
+			auth_command(c, arg, out, eol);
+			/* Bare AUTH lists the mechanisms: its +OK is no
+			 * login. */
+			*eff_r = arg[0] != '\0' ? EF_AUTH : EF_NONE;
+		} else if (strcmp(verb, "APOP") == 0) {
+			apop_command(c, arg, out, eol);
+			*eff_r = EF_AUTH;
 		} else if (strcmp(verb, "STLS") == 0) {
 			if (c->ssl != NULL || cs.implicit_tls)
 				add_status(out, eol, "-ERR TLS already active");
@@ -1396,6 +2116,25 @@ static enum next apply_effect(struct conn *c, enum effect eff, long msg,
 	return NEXT_GO_ON;
 }
 
+/* Keeps the "<...>" of the greeting's first line (default or canned) for
+ * APOP. */
+static void greeting_timestamp(struct conn *c, const char *p, size_t len)
+{
+	const char *nl = p == NULL ? NULL : memchr(p, '\n', len);
+	const char *lt, *gt;
+
+	c->timestamp[0] = '\0';
+	if (p == NULL)
+		return;
+	if (nl != NULL)
+		len = (size_t)(nl - p);
+	lt = memchr(p, '<', len);
+	gt = lt == NULL ? NULL : memchr(lt, '>', len - (size_t)(lt - p));
+	if (gt != NULL && (size_t)(gt - lt) + 1 < sizeof(c->timestamp))
+		snprintf(c->timestamp, sizeof(c->timestamp), "%.*s",
+			 (int)(gt - lt + 1), lt);
+}
+
 /* Answers one point of the dialogue: the greeting (def_text given) or a
  * command, by default or as the case's rule says. */
 static enum next respond(struct conn *c, enum point point, const char *verb,
@@ -1410,10 +2149,14 @@ static enum next respond(struct conn *c, enum point point, const char *verb,
 	size_t i;
 
 	if (point == POINT_GREETING) {
-		if (r == NULL || r->deflt)
+		/* The APOP timestamp only when the case asks for APOP: with
+		 * one, auth = auto would rightly prefer APOP to USER/PASS. */
+		if ((r == NULL || r->deflt) && cs.apop)
 			add_status(&out, eol_for(r),
 				   "+OK faultserver ready <%ld.%ld@localhost>",
 				   (long)getpid(), (long)time(NULL));
+		else if (r == NULL || r->deflt)
+			add_status(&out, eol_for(r), "+OK faultserver ready");
 	} else if (r == NULL || r->deflt) {
 		if (strcmp(verb, "USER") == 0)
 			snprintf(c->user, sizeof(c->user), "%s", arg);
@@ -1427,6 +2170,8 @@ static enum next respond(struct conn *c, enum point point, const char *verb,
 			snprintf(c->user, sizeof(c->user), "%s", arg);
 		default_reply(c, verb, arg, NULL, &ignored, &eff, &msg);
 		buf_free(&ignored);
+		/* A canned reply to AUTH ends the exchange there. */
+		c->sx = SX_NONE;
 	}
 	if (r != NULL && r->reply)
 		for (i = 0; i < r->text.n; i++) {
@@ -1434,6 +2179,8 @@ static enum next respond(struct conn *c, enum point point, const char *verb,
 			if (!r->text.v[i].noeol)
 				buf_adds(&out, eol_for(r));
 		}
+	if (point == POINT_GREETING)
+		greeting_timestamp(c, out.p, out.len);
 	if (r != NULL && r->cut >= 0 && (size_t)r->cut < out.len) {
 		out.len = (size_t)r->cut;
 		complete = false;
@@ -1465,10 +2212,29 @@ static enum next respond(struct conn *c, enum point point, const char *verb,
 	return nx;
 }
 
+/* Answers a client line inside an AUTH exchange; rules do not apply
+ * there (a rule on AUTH replaces the whole exchange). */
+static enum next auth_reply(struct conn *c, const char *line, size_t len)
+{
+	struct buf out = { 0 };
+	enum next nx;
+
+	auth_continue(c, line, len, &out, eol_for(NULL));
+	if (!send_reply(c, out.p, out.len, cs.pieces, cs.delay_ms)) {
+		log_event("the client is gone (reply not all sent)");
+		buf_free(&out);
+		return NEXT_END;
+	}
+	nx = apply_effect(c, EF_AUTH, -1, out.len >= 3 &&
+			  strncmp(out.p, "+OK", 3) == 0);
+	buf_free(&out);
+	return nx;
+}
+
 static void serve(int fd, int num)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	char line[MAX_CMD_LINE + 1];
+	static char line[MAX_AUTH_LINE + 1];
 	size_t len, i;
 	int r;
 
@@ -1493,17 +2259,24 @@ static void serve(int fd, int num)
 	for (;;) {
 		char verb[16];
 		const char *arg;
-		size_t vl;
+		size_t vl, max = c->sx != SX_NONE ? MAX_AUTH_LINE
+						  : MAX_CMD_LINE;
 
-		r = read_line(c, line, &len);
+		r = read_line(c, line, &len, max);
 		if (r == 0) {
 			log_event("the client closed the connection");
 			break;
 		}
 		if (r < 0) {
-			log_event("client line over %d bytes: dropping the "
-				  "connection", MAX_CMD_LINE);
+			log_event("client line over %zu bytes: dropping the "
+				  "connection", max);
 			break;
+		}
+		if (c->sx != SX_NONE) {
+			log_client_auth(line, len, c->sx == SX_OAUTH_ERROR);
+			if (auth_reply(c, line, len) == NEXT_END)
+				break;
+			continue;
 		}
 		log_client(line, len);
 		/* The verb, upper-cased; its argument after one space. */
@@ -1550,6 +2323,20 @@ static void dump_messages(const char *dir)
 		if (f == NULL ||
 		    fwrite(cs.msgs[i].data.p, 1, cs.msgs[i].data.len, f) !=
 		    cs.msgs[i].data.len || fclose(f) != 0)
+			die("cannot write %s", path);
+	}
+	if (cs.have_token) {
+		char path[4096];
+		int fd;
+
+		/* The runner gives it to popfetch as a password_file, which
+		 * must be private to its owner. */
+		snprintf(path, sizeof(path), "%s/token", dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || fchmod(fd, 0600) < 0 ||
+		    write(fd, cs.token.p, cs.token.len) !=
+		    (ssize_t)cs.token.len || write(fd, "\n", 1) != 1 ||
+		    close(fd) != 0)
 			die("cannot write %s", path);
 	}
 }
@@ -1681,7 +2468,8 @@ int main(int argc, char **argv)
 		  "%zu messages, timeout %d s", ntohs(sin.sin_port),
 		  connections, connections == 1 ? "" : "s", cs.nmsgs,
 		  timeout_s);
-	write_port(port_file, ntohs(sin.sin_port));
+	listen_port = ntohs(sin.sin_port);
+	write_port(port_file, listen_port);
 
 	for (i = 1; i <= connections; i++) {
 		int fd;

@@ -407,8 +407,12 @@ dc_stop_masters() {
 }
 
 dc_stop_servers() {
+	local bases
 	[ -n "$DC_DIR" ] || return 0
-	dc_stop_masters "$DC_DIR/run" "$DC_DIR/run-nostls"
+	bases=("$DC_DIR/run" "$DC_DIR/run-nostls")
+	# The instance of dc_start_clientcert, if one was started.
+	[ -d "$DC_DIR/run-clientcert" ] && bases+=("$DC_DIR/run-clientcert")
+	dc_stop_masters "${bases[@]}"
 }
 
 # Stops everything and removes the temp dir (kept if DC_KEEP=1).  Safe to
@@ -422,4 +426,133 @@ dc_stop() {
 		rm -rf "$DC_DIR"
 	fi
 	DC_DIR=
+}
+
+# ---- TLS pins and client certificates (issue 6) -------------------------
+#
+#   dc_fingerprint [CERT]       the certificate pin of CERT (default: the
+#                               server's) as popfetch writes it:
+#                               "sha256:" + lowercase hex of SHA-256(DER)
+#   dc_pubkey [CERT]            its public key pin, "sha256:" + base64 of
+#                               SHA-256(SubjectPublicKeyInfo DER) (HPKP)
+#   dc_make_client_certs        (after dc_setup) client certificates:
+#     $DC_CLIENT_CA             the CA that the clientcert instance trusts
+#     $DC_CLIENT_CERT, $DC_CLIENT_KEY    signed by it
+#     $DC_CLIENT_COMBINED       that certificate and key in one file
+#     $DC_OTHER_CLIENT_CERT, $DC_OTHER_CLIENT_KEY   signed by $DC_WRONG_CA
+#   dc_start_clientcert         (after dc_start) a third instance with the
+#                               same users and mail that requires a client
+#                               certificate signed by $DC_CLIENT_CA, and
+#                               still the password; dc_stop stops it:
+#     $DC_CC_PORT               plain POP3, STLS offered
+#     $DC_CCS_PORT              POP3 with implicit TLS
+#     $DC_CC_LOG                its log
+#
+# The server certificate is $DC_DIR/certs/server.pem (DNS:localhost,
+# signed by $DC_CA) for every instance.
+
+dc_fingerprint() {
+	local cert=${1:-$DC_DIR/certs/server.pem} hex
+	local -
+	set -o pipefail
+	hex=$(openssl x509 -in "$cert" -outform der | sha256sum) ||
+		{ dc_err "cannot read the certificate $cert"; return 1; }
+	printf 'sha256:%s\n' "${hex%% *}"
+}
+
+dc_pubkey() {
+	local cert=${1:-$DC_DIR/certs/server.pem} b64
+	local -
+	set -o pipefail
+	b64=$(openssl x509 -in "$cert" -pubkey -noout |
+		openssl pkey -pubin -outform der |
+		openssl dgst -sha256 -binary | base64) ||
+		{ dc_err "cannot read the certificate $cert"; return 1; }
+	printf 'sha256:%s\n' "$b64"
+}
+
+dc_make_client_certs() {
+	local d=$DC_DIR/certs ext name ca
+	[ -n "$DC_DIR" ] || { dc_err "dc_setup first"; return 1; }
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -days 3650 -keyout "$d/client-ca.key" -out "$d/client-ca.pem" \
+		-subj "/O=popfetch tests/CN=popfetch test client-ca" \
+		-addext 'basicConstraints = critical, CA:TRUE' \
+		-addext 'keyUsage = critical, keyCertSign, cRLSign' \
+		>"$d/openssl.log" 2>&1 ||
+		{ dc_err "openssl: cannot make client-ca"; cat "$d/openssl.log" >&2; return 1; }
+	ext=$d/client.ext
+	cat >"$ext" <<'EOT'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOT
+	for name in client other; do
+		ca=client-ca
+		[ $name = other ] && ca=wrong-ca
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+			-nodes -keyout "$d/$name.key" -out "$d/$name.csr" \
+			-subj "/O=popfetch tests/CN=popfetch test $name" \
+			>"$d/openssl.log" 2>&1 &&
+		openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.pem" \
+			-CAkey "$d/$ca.key" -CAcreateserial -days 3650 \
+			-extfile "$ext" -out "$d/$name.pem" >>"$d/openssl.log" 2>&1 ||
+			{ dc_err "openssl: cannot make the $name certificate"; cat "$d/openssl.log" >&2; return 1; }
+	done
+	cat "$d/client.pem" "$d/client.key" >"$d/client-combined.pem" || return 1
+	chmod 0644 "$d/client-ca.pem" "$d/client.pem" "$d/other.pem"
+	chmod 0600 "$d/client.key" "$d/other.key" "$d/client-combined.pem"
+	DC_CLIENT_CA=$d/client-ca.pem
+	DC_CLIENT_CERT=$d/client.pem
+	DC_CLIENT_KEY=$d/client.key
+	DC_CLIENT_COMBINED=$d/client-combined.pem
+	DC_OTHER_CLIENT_CERT=$d/other.pem
+	DC_OTHER_CLIENT_KEY=$d/other.key
+}
+
+dc_start_clientcert() {
+	local try rc
+	[ -n "$DC_DIR" ] || { dc_err "dc_setup first"; return 1; }
+	if [ -z "${DC_CLIENT_CA:-}" ]; then
+		dc_make_client_certs || return 1
+	fi
+	mkdir -p "$DC_DIR/run-clientcert" "$DC_DIR/state-clientcert" || return 1
+	DC_CC_LOG=$DC_DIR/dovecot-clientcert.log
+	DC_CC_CONF=$DC_DIR/dovecot-clientcert.conf
+	for try in 1 2 3 4 5; do
+		DC_CC_PORT=$(dc_free_port) && DC_CCS_PORT=$(dc_free_port) || return 1
+		[ "$DC_CC_PORT" != "$DC_CCS_PORT" ] || continue
+		dc_write_conf "$DC_CC_CONF" "$DC_DIR/run-clientcert" \
+			"$DC_DIR/state-clientcert" "$DC_CC_LOG" yes "\
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $DC_CC_PORT
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $DC_CCS_PORT
+    ssl = yes
+  }" || return 1
+		# The certificate comes on top of the password (no
+		# auth_ssl_username_from_cert).  No CRL for the test CA:
+		# without ssl_require_crl = no every certificate would fail.
+		cat >>"$DC_CC_CONF" <<EOT
+
+ssl_ca = <$DC_CLIENT_CA
+ssl_verify_client_cert = yes
+ssl_require_crl = no
+auth_ssl_require_client_cert = yes
+EOT
+		dc_start_one "$DC_CC_CONF" "$DC_DIR/run-clientcert" "$DC_CC_LOG" \
+			"$DC_CC_PORT" "$DC_CCS_PORT"
+		rc=$?
+		[ $rc -eq 0 ] && return 0
+		dc_stop_masters "$DC_DIR/run-clientcert"
+		[ $rc -eq 2 ] || return 1
+		dc_err "port collision, retrying with other ports"
+	done
+	dc_err "no free ports after 5 tries"
+	return 1
 }

@@ -409,8 +409,6 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	BAD("missing host", "[work]\n" USER PASS MDIR, "work", "host"),
 	BAD("missing user", "[work]\n" HOST PASS MDIR, "work", "user"),
-	BAD("missing password", "[work]\n" HOST USER MDIR, "work",
-	    "password"),
 	BAD("missing maildir", "[work]\n" HOST USER PASS, "work", "maildir"),
 	BAD("empty host", "[work]\nhost =\n" USER PASS MDIR, "work", "host"),
 	BAD("unknown key", "[work]\n" GOOD "colour = blue\n", "work",
@@ -442,11 +440,12 @@ static const struct bad_case bad_cases[] = {
 	    "work", "allow_plaintext"),
 	BAD("bad received_header", "[work]\n" GOOD "received_header = 2\n",
 	    "work", "received_header"),
-	BAD("tls none without allow_plaintext",
-	    "[work]\n" GOOD "tls = none\n", "work", "tls|allow_plaintext"),
-	BAD("tls none, allow_plaintext no",
-	    "[work]\n" GOOD "tls = none\nallow_plaintext = no\n", "work",
+	BAD("tls none, auth user, without allow_plaintext",
+	    "[work]\n" GOOD "tls = none\nauth = user\n", "work",
 	    "tls|allow_plaintext"),
+	BAD("tls none, auth plain, allow_plaintext no",
+	    "[work]\n" GOOD "tls = none\nauth = plain\nallow_plaintext = no\n",
+	    "work", "tls|allow_plaintext"),
 	BAD("section with a space", "[bad name]\n" GOOD, "bad name", NULL),
 	BAD("section with a slash", "[a/b]\n" GOOD, "a/b", NULL),
 	BAD("section with a '!'", "[x!]\n" GOOD, "x!", NULL),
@@ -792,6 +791,147 @@ static void test_bad_issue3(void **state)
 	assert_int_equal(nfail, 0);
 }
 
+/* ---- issue 6: authentication and TLS keys ---- */
+
+#define FP_HEX "07b9f24b7748de1db83546dd521d7a82bfcaa57a454b2ca031a4dee2f1bff1d0"
+#define PUBKEY "9Z7JUA+gmV6GO0zFGDP5Wj1hO9TpZDH9wivEBpOS3rc="
+
+static void test_auth_tls_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f,
+		"[defaults]\n"
+		"password_command = pass show mail\n"
+		"auth = SCRAM-SHA-256\n"
+		"[a]\n" HOST USER MDIR
+		"tls_fingerprint = SHA256:07:B9:F2:4B:77:48:DE:1D:B8:35:46:DD:52:"
+		"1D:7A:82:BF:CA:A5:7A:45:4B:2C:A0:31:A4:DE:E2:F1:BF:F1:D0\n"
+		"tls_pubkey = sha256:" PUBKEY "\n"
+		"tls_cert_file = ~/client.pem\n"
+		"tls_min_version = 1.3\n"
+		"tls_verify = no\n"
+		"[b]\n" HOST USER MDIR
+		"password_file = ~/pw\n"
+		"auth = xoauth2\n"
+		"[c]\n" GOOD);
+	const struct account *a = config_find(&cfg, "a");
+	const struct account *b = config_find(&cfg, "b");
+	const struct account *c = config_find(&cfg, "c");
+	char *pem = tu_join(f->dir, "client.pem");
+	char *pw = tu_join(f->dir, "pw");
+
+	assert_non_null(a);
+	assert_int_equal(a->auth, SASL_SCRAM_SHA_256);
+	assert_string_equal(a->password_command, "pass show mail");
+	assert_null(a->password);
+	assert_string_equal(a->tls_fingerprint, "sha256:" FP_HEX);
+	assert_string_equal(a->tls_pubkey, "sha256:" PUBKEY);
+	assert_string_equal(a->tls_cert_file, pem);
+	assert_null(a->tls_key_file);
+	assert_int_equal(a->tls_min_version, 13);
+	assert_false(a->tls_verify);
+	/* the account's own source overrides all three of [defaults] */
+	assert_int_equal(b->auth, SASL_XOAUTH2);
+	assert_string_equal(b->password_file, pw);
+	assert_null(b->password_command);
+	assert_string_equal(c->password, "s3cret");
+	assert_null(c->password_command);
+	assert_int_equal(c->tls_min_version, 12);
+	assert_true(c->tls_verify);
+	free(pem);
+	free(pw);
+	config_free(&cfg);
+}
+
+/* No source at all is fine (the secret is asked for on the terminal);
+ * tls = none with auth = auto is fine (only challenge-response then). */
+static void test_no_secret_source(void **state)
+{
+	struct fixture *f = *state;
+	struct config cfg = load_ok(f, "[a]\n" HOST USER MDIR "tls = none\n");
+
+	assert_null(cfg.accounts[0].password);
+	assert_null(cfg.accounts[0].password_command);
+	assert_null(cfg.accounts[0].password_file);
+	assert_int_equal(cfg.accounts[0].auth, SASL_AUTO);
+	config_free(&cfg);
+}
+
+#define ACCT6 "[work]\n" HOST USER MDIR
+
+static const struct bad_case bad_issue6[] = {
+	BAD("two secret sources", ACCT6 PASS "password_file = /x\n", "work",
+	    "password_file"),
+	BAD("three secret sources", ACCT6 PASS "password_file = /x\n"
+	    "password_command = x\n", "work", "password_command"),
+	BAD("unbalanced password_command", ACCT6
+	    "password_command = pass 'show\n", "work", "password_command"),
+	BAD("unknown auth", ACCT6 PASS "auth = kerberos\n", "work", "auth"),
+	BAD("empty auth", ACCT6 PASS "auth =\n", "work", "auth"),
+	BAD("fingerprint without sha256:", ACCT6 PASS
+	    "tls_fingerprint = " FP_HEX "\n", "work", "tls_fingerprint"),
+	BAD("fingerprint too short", ACCT6 PASS
+	    "tls_fingerprint = sha256:07b9\n", "work", "tls_fingerprint"),
+	BAD("fingerprint too long", ACCT6 PASS
+	    "tls_fingerprint = sha256:" FP_HEX "00\n", "work",
+	    "tls_fingerprint"),
+	BAD("fingerprint not hex", ACCT6 PASS
+	    "tls_fingerprint = sha256:" "zz" FP_HEX "\n", "work",
+	    "tls_fingerprint"),
+	BAD("fingerprint trailing colon", ACCT6 PASS
+	    "tls_fingerprint = sha256:" FP_HEX ":\n", "work",
+	    "tls_fingerprint"),
+	BAD("pubkey wrong length", ACCT6 PASS
+	    "tls_pubkey = sha256:9Z7JUA+gmV6G\n", "work", "tls_pubkey"),
+	BAD("pubkey bad characters", ACCT6 PASS
+	    "tls_pubkey = sha256:9Z7JUA+gmV6GO0zFGDP5Wj1hO9TpZDH9wivEBpOS3r!=\n",
+	    "work", "tls_pubkey"),
+	BAD("pubkey as md5", ACCT6 PASS "tls_pubkey = md5:" PUBKEY "\n",
+	    "work", "tls_pubkey"),
+	BAD("tls_min_version 1.1", ACCT6 PASS "tls_min_version = 1.1\n",
+	    "work", "tls_min_version"),
+	BAD("tls_min_version 3", ACCT6 PASS "tls_min_version = 3\n", "work",
+	    "tls_min_version"),
+	BAD("bad tls_verify", ACCT6 PASS "tls_verify = sometimes\n", "work",
+	    "tls_verify"),
+	BAD("key without cert", ACCT6 PASS "tls_key_file = /k.pem\n", "work",
+	    "tls_key_file"),
+	BAD("pin without tls", ACCT6 PASS "tls = none\n"
+	    "tls_fingerprint = sha256:" FP_HEX "\n", "work", "tls"),
+	BAD("client cert without tls", ACCT6 PASS "tls = none\n"
+	    "tls_cert_file = /c.pem\n", "work", "tls"),
+	BAD("tls none with xoauth2", ACCT6 PASS "tls = none\n"
+	    "auth = xoauth2\n", "work", "allow_plaintext"),
+};
+
+static void test_bad_issue6(void **state)
+{
+	struct fixture *f = *state;
+	unsigned nfail = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_issue6) / sizeof(bad_issue6[0]); i++) {
+		const struct bad_case *c = &bad_issue6[i];
+		struct config cfg;
+		struct error err;
+		enum pf_status ret = load(f, c->text, c->mode, &cfg, &err);
+		bool good = ret == c->status && err.status == c->status &&
+			    strstr(err.text, f->path) != NULL &&
+			    strstr(err.text, c->section) != NULL &&
+			    has_one_of(err.text, c->key) &&
+			    strstr(err.text, "s3cret") == NULL;
+
+		if (!good) {
+			print_error("# %s: got %d '%s', want %d naming "
+				    "[%s] %s\n", c->name, ret, err.text,
+				    c->status, c->section, c->key);
+			nfail++;
+		}
+		config_free(&cfg);
+	}
+	assert_int_equal(nfail, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +965,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_issue3, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_auth_tls_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_no_secret_source, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_issue6, setup,
 						teardown),
 	};
 
