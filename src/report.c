@@ -111,6 +111,11 @@ static void close_fd(int *fd)
 
 static void report_reset(void)
 {
+	/* log.c must not keep writing to a descriptor closed here. */
+	log_set_file(-1);
+	log_set_syslog(0);
+	if (R.syslog_open)
+		closelog();
 	free(R.slots);
 	free(R.json_path);
 	close_fd(&R.pipe_r);
@@ -1087,10 +1092,6 @@ enum pf_status report_finish(enum pf_status run_status, struct error *err)
 	log_set_progress_active(0);
 	if (R.json_path != NULL)
 		ret = json_write(run_status, err);
-	if (R.syslog_open)
-		closelog();
-	log_set_syslog(0);
-	log_set_file(-1);
 	report_reset();
 	return ret;
 }
