@@ -100,7 +100,7 @@ check:
 	contrib/install-deps --test
 	$(MAKE) check-run
 
-INTEGRATION_SUITES = run delivery auth tls
+INTEGRATION_SUITES = run delivery auth tls ux
 
 check-run: popfetch $(UNIT_BINS) build-san/popfetch $(SAN_UNIT_BINS) \
        build/tests/faultserver

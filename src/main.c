@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 	size_t nsel = 0;
 	bool exit_now;
 	int code = -1;		/* --check's own exit status */
+	bool reporting = false;	/* report_init() done */
 
 	/* A server or MDA that closes on us must not kill the run with
 	 * SIGPIPE, nor a file size limit with SIGXFSZ: the write fails with
@@ -438,6 +439,14 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &o, &exit_now);
 	if (ret != PF_OK || exit_now)
 		goto out;
+	/* First, so that a configuration error reaches the log file,
+	 * syslog and the JSON summary too. */
+	ret = report_init(&o.report, &err);
+	if (ret != PF_OK) {
+		report(NULL, &err);
+		goto out;
+	}
+	reporting = true;
 	if (o.config_path == NULL) {
 		o.config_path = config_default_path();
 		if (o.config_path == NULL) {
@@ -464,20 +473,15 @@ int main(int argc, char **argv)
 		report(NULL, &err);
 		goto out;
 	}
-	ret = report_init(&o.report, &err);
-	if (ret != PF_OK) {
-		report(NULL, &err);
-		goto out;
-	}
 	ret = run_accounts(sel, nsel, &o, o.jobs != 0 ? o.jobs : cfg.jobs);
 	if (o.run.check)
 		code = check_exit(sel, nsel, ret);
-	if (report_finish(ret, &err) != PF_OK) {
+out:
+	if (reporting && report_finish(ret, &err) != PF_OK) {
 		report(NULL, &err);
 		if (ret == PF_OK)
 			ret = err.status;
 	}
-out:
 	free(sel);
 	config_free(&cfg);
 	free(o.config_path);

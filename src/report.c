@@ -1039,7 +1039,9 @@ static void summary(const struct report_result *r)
 			 "deleted %u of %u messages, %llu bytes", failed,
 			 s->fetched, s->skipped, s->deleted, s->total,
 			 (unsigned long long)s->bytes);
-	if (r->status == PF_OK || s->fetched > 0 || s->total > 0)
+	/* --check and --dry-run print their own lines on stdout. */
+	if (!R.o.check && !R.o.dry_run &&
+	    (r->status == PF_OK || s->fetched > 0 || s->total > 0))
 		log_summary(r->account, "%s", text);
 	else
 		log_summary_record(r->account, "%s", text);

@@ -915,11 +915,15 @@ static enum pf_status phase_look(struct session *s, struct error *err)
 
 		if (act < 0)
 			continue;
-		printf("%s: %s %s (%llu bytes)\n", name, what[act],
+		/* A message stored earlier and deleted now is also skipped
+		 * (not fetched again). */
+		printf("%s: %s %s (%llu bytes)\n", name,
+		       what[act == PLAN_DELETE ? PLAN_KEEP : act],
 		       s->dry_uid[num], (unsigned long long)s->dry_size[num]);
 		/* A message fetched now is deleted right after in these
 		 * orders (per message, or in the batch at the end). */
-		if (act == PLAN_FETCH && s->policy.del != DELETE_NO)
+		if (act == PLAN_DELETE ||
+		    (act == PLAN_FETCH && s->policy.del != DELETE_NO))
 			printf("%s: %s %s (%llu bytes)\n", name, what[PLAN_DELETE],
 			       s->dry_uid[num],
 			       (unsigned long long)s->dry_size[num]);
