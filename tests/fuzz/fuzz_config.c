@@ -63,13 +63,22 @@ static void check_account(const struct config *cfg, const struct account *a)
 	FUZZ_CHECK(config_find(cfg, a->name) != NULL);
 	FUZZ_CHECK(a->host != NULL && a->host[0] != '\0' && printable(a->host));
 	FUZZ_CHECK(a->user != NULL && a->user[0] != '\0' && printable(a->user));
-	FUZZ_CHECK(a->password != NULL && printable(a->password));
+	/* At most one secret source; none means a prompt. */
+	FUZZ_CHECK((a->password != NULL) + (a->password_command != NULL) +
+		   (a->password_file != NULL) <= 1);
+	FUZZ_CHECK(a->password == NULL || printable(a->password));
 	FUZZ_CHECK(a->port != NULL);
 	port = strtoul(a->port, &end, 10);
 	FUZZ_CHECK(*end == '\0' && port >= 1 && port <= 65535);
 	FUZZ_CHECK(a->tls == TLS_IMPLICIT || a->tls == TLS_STARTTLS ||
 		   a->tls == TLS_NONE);
-	FUZZ_CHECK(a->tls != TLS_NONE || a->allow_plaintext);
+	FUZZ_CHECK(a->tls != TLS_NONE || a->allow_plaintext ||
+		   !sasl_mech_exposes_secret(a->auth));
+	FUZZ_CHECK(a->tls_min_version == 12 || a->tls_min_version == 13);
+	FUZZ_CHECK(a->tls_key_file == NULL || a->tls_cert_file != NULL);
+	FUZZ_CHECK(a->tls_fingerprint == NULL ||
+		   strlen(a->tls_fingerprint) == 7 + 64);
+	FUZZ_CHECK(a->tls_pubkey == NULL || strlen(a->tls_pubkey) == 7 + 44);
 	ndelivery = (a->maildir != NULL) + (a->mbox != NULL) +
 		    (a->mda != NULL);
 	FUZZ_CHECK(ndelivery == 1);

@@ -122,7 +122,12 @@ dc_setup() {
 	command -v dovecot >/dev/null ||
 		{ dc_err "dovecot is not installed (dovecot-core dovecot-pop3d)"; return 1; }
 	dc_pick_user || return 1
-	DC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/popfetch-dovecot.XXXXXX") || return 1
+	# Dovecot's Unix sockets live under DC_DIR (".../run-nostls/
+	# token-login/tokenlogin"), and a socket path holds at most 107
+	# bytes: a deep TMPDIR (a test inside a test) falls back to /tmp.
+	local base=${TMPDIR:-/tmp}
+	[ ${#base} -le 40 ] || base=/tmp
+	DC_DIR=$(mktemp -d "$base/popfetch-dovecot.XXXXXX") || return 1
 	# The mail user must be able to reach the mail and the passwd file.
 	chmod 0755 "$DC_DIR" || return 1
 	if [ "$(id -u)" -eq 0 ] &&

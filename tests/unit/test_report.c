@@ -887,19 +887,17 @@ static void test_summary_lines(void **state)
 				"deleted 0 of 0 messages, 0 bytes\n"));
 			break;
 		case 1:
-			assert_string_equal(so,
-				"ok: check: 2 new messages, 300 bytes, of 3 "
-				"messages\n"
-				"late: failed (input/output error): check: 3 "
-				"new messages, 100 bytes, of 4 messages\n");
+			/* --check prints its own line (runner.c): the
+			 * summary goes to the log file only. */
+			assert_string_equal(so, "");
+			assert_non_null(strstr(text, "]: ok: check: 2 new "
+				"messages, 300 bytes, of 3 messages\n"));
 			break;
 		case 2:
-			assert_string_equal(so,
-				"ok: dry run: would fetch 2 messages (300 "
-				"bytes), skip 1, of 3 messages\n"
-				"late: failed (input/output error): dry run: "
-				"would fetch 3 messages (100 bytes), skip 0, "
-				"of 4 messages\n");
+			assert_string_equal(so, "");
+			assert_non_null(strstr(text, "]: late: failed "
+				"(input/output error): dry run: would fetch 3 "
+				"messages (100 bytes), skip 0, of 4 messages\n"));
 			break;
 		}
 		assert_int_equal(strstr(text, "]: early: ") != NULL, 1);
