@@ -61,11 +61,23 @@ enum state_presence {
 	STATE_DUPLICATE		/* listed twice in this session */
 };
 
+/* Makes room for n UIDs in all (e.g. the message count from STAT, before
+ * the listing), so that the listing does not grow the state by steps. */
+void state_reserve(struct state *st, size_t n);
+
 /* Marks uid as present in this session's server listing and says what we
  * know of it.  Entries never marked are dropped by state_save() after
- * state_prune_absent(). */
+ * state_prune_absent().  For STATE_UNKNOWN and STATE_DELIVERED, sets
+ * *id_r (unless NULL) to a handle of the UID held by the state, for
+ * state_uid(): an unknown UID is kept (as not delivered, never saved
+ * unless delivered or noted too big), so that listing it again in the
+ * session gives STATE_DUPLICATE, and the caller need not copy it. */
 enum state_presence state_mark_present(struct state *st, const char *uid,
-				       time_t *first_seen_r);
+				       time_t *first_seen_r, uint32_t *id_r);
+
+/* The UID of a handle from state_mark_present(), owned by st and valid
+ * until state_close(); may be passed back to the functions below. */
+const char *state_uid(const struct state *st, uint32_t id);
 
 /* Call once the whole server listing was marked: state_save() then drops
  * the UIDs the server no longer has, so the state does not grow forever. */

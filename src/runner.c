@@ -36,11 +36,10 @@ struct pending {
 	uint32_t arg;		/* P_RETR: index into want; P_DELE: number */
 };
 
-/* A message to fetch: number, size (from LIST), UID (in the arena). */
+/* A message to fetch: 8 bytes, its UID stays in the state (state_uid()). */
 struct msg {
 	uint32_t num;
-	uint32_t uid_off;
-	uint64_t size;
+	uint32_t id;		/* state_mark_present(); 0: left out */
 };
 
 struct session {
@@ -53,9 +52,7 @@ struct session {
 	unsigned capa;
 	uint32_t count;		/* messages on the server (STAT) */
 	struct msg *want;	/* new messages, by number */
-	size_t nwant, want_cap;
-	char *uids;		/* arena of the new messages' UIDs */
-	size_t uids_len, uids_cap;
+	size_t nwant;
 	uint32_t *dele;		/* delivered earlier, to delete now */
 	size_t ndele, dele_cap;
 	uint32_t *fetched;	/* delivered this session (batch DELE) */
@@ -70,7 +67,7 @@ struct session {
 
 static const char *want_uid(const struct session *s, const struct msg *m)
 {
-	return s->uids + m->uid_off;
+	return state_uid(s->st, m->id);
 }
 
 /* ---- local side ---- */
@@ -254,38 +251,13 @@ bad:
 	return PF_PROTOCOL;
 }
 
-static void want_add(struct session *s, uint32_t num, const char *uid)
-{
-	size_t len = strlen(uid) + 1;
-
-	if (s->nwant == s->want_cap) {
-		s->want_cap = s->want_cap == 0 ? 64 : s->want_cap * 2;
-		s->want = xrealloc(s->want, s->want_cap * sizeof(*s->want));
-	}
-	if (s->uids_len + len > s->uids_cap) {
-		s->uids_cap = (s->uids_len + len) * 2;
-		s->uids = xrealloc(s->uids, s->uids_cap);
-	}
-	memcpy(s->uids + s->uids_len, uid, len);
-	s->want[s->nwant].num = num;
-	s->want[s->nwant].uid_off = (uint32_t)s->uids_len;
-	s->want[s->nwant].size = 0;
-	s->uids_len += len;
-	s->nwant++;
-}
-
 static void num_add(uint32_t **v, size_t *n, size_t *cap, uint32_t num)
 {
 	if (*n == *cap) {
-		*cap = *cap == 0 ? 64 : *cap * 2;
+		*cap = *cap < 64 ? 64 : *cap + *cap / 2;
 		*v = xrealloc(*v, *cap * sizeof(**v));
 	}
 	(*v)[(*n)++] = num;
-}
-
-static int cmp_uid(const void *a, const void *b, void *session)
-{
-	return strcmp(want_uid(session, a), want_uid(session, b));
 }
 
 static int cmp_num(const void *a, const void *b)
@@ -313,16 +285,22 @@ static enum pf_status mark_once(unsigned char *bits, uint32_t num,
 	return PF_OK;
 }
 
-/* Reads UIDL: each message number once, each UID once; known UIDs are
- * marked present in the state, new ones go to the want list. */
+/* Reads UIDL: each message number once, each UID once (two messages with
+ * one UID would be one message to us); every UID is marked present in the
+ * state, which keeps the new ones too, and the new ones go to the want
+ * list as (number, state handle). */
 static enum pf_status read_uidl(struct session *s, struct error *err)
 {
 	unsigned char *numseen = xcalloc(s->count / 8 + 1, 1);
 	enum pf_status ret;
-	bool ok, end = false;
+	bool ok, end = false, sorted = true;
 	enum pop3_resp_code code;
 	uint32_t listed = 0;
-	size_t i;
+
+	/* At most count new messages: one allocation, whose pages are only
+	 * touched as far as the new ones fill it. */
+	s->want = xmalloc((size_t)s->count * sizeof(*s->want));
+	state_reserve(s->st, s->count);
 
 	ret = pop3_cmd(s->pop, err, "UIDL");
 	if (ret == PF_OK)
@@ -348,10 +326,13 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 			break;
 		listed++;
 		time_t first_seen = 0;
+		uint32_t id = 0;
 
-		switch (state_mark_present(s->st, uid, &first_seen)) {
+		switch (state_mark_present(s->st, uid, &first_seen, &id)) {
 		case STATE_UNKNOWN:
-			want_add(s, num, uid);
+			if (s->nwant > 0 && s->want[s->nwant - 1].num > num)
+				sorted = false;
+			s->want[s->nwant++] = (struct msg){ .num = num, .id = id };
 			break;
 		case STATE_DELIVERED:
 			if (plan_known(&s->policy, first_seen) == PLAN_DELETE)
@@ -375,17 +356,9 @@ static enum pf_status read_uidl(struct session *s, struct error *err)
 		log_verbose(s->acct->name,
 			    "UIDL listed %u of %u messages; state kept whole",
 			    listed, s->count);
-	/* Two new messages with one UID would be one message to us. */
-	if (s->nwant < 2)
-		return PF_OK;
-	qsort_r(s->want, s->nwant, sizeof(*s->want), cmp_uid, s);
-	for (i = 1; i < s->nwant; i++)
-		if (strcmp(want_uid(s, &s->want[i - 1]),
-			   want_uid(s, &s->want[i])) == 0)
-			return error_set(err, PF_PROTOCOL,
-					 "UIDL lists unique-id %s twice",
-					 want_uid(s, &s->want[i]));
-	qsort(s->want, s->nwant, sizeof(*s->want), cmp_num);
+	/* Servers list in order; the fetch and want_find() need it. */
+	if (!sorted)
+		qsort(s->want, s->nwant, sizeof(*s->want), cmp_num);
 	return PF_OK;
 }
 
@@ -396,7 +369,27 @@ static struct msg *want_find(struct session *s, uint32_t num)
 	return bsearch(&key, s->want, s->nwant, sizeof(*s->want), cmp_num);
 }
 
-/* Reads LIST for the sizes of the new messages. */
+/* Leaves a message over max_size on the server, telling the user once. */
+static void skip_big(struct session *s, struct msg *m, uint64_t size,
+		     struct error *err)
+{
+	const char *uid = want_uid(s, m);
+
+	if (!state_note_big(s->st, uid, err))
+		log_warn(s->acct->name,
+			 "message %u (UID %s) is %llu bytes, over max_size "
+			 "%llu: left on the server (reported once)",
+			 m->num, uid, (unsigned long long)size,
+			 s->acct->max_size);
+	else
+		log_verbose(s->acct->name,
+			    "message %u (UID %s) over max_size, skipped",
+			    m->num, uid);
+	m->id = 0;
+}
+
+/* Reads LIST for the sizes of the new messages and leaves out those over
+ * max_size (the sizes are not kept). */
 static enum pf_status read_list(struct session *s, struct error *err)
 {
 	unsigned char *numseen = xcalloc(s->count / 8 + 1, 1);
@@ -423,37 +416,21 @@ static enum pf_status read_list(struct session *s, struct error *err)
 		ret = mark_once(numseen, num, "LIST", line, len, err);
 		if (ret != PF_OK)
 			break;
-		if ((m = want_find(s, num)) != NULL)
-			m->size = size;
+		m = want_find(s, num);
+		if (m != NULL && m->id != 0 &&
+		    plan_new(&s->policy, size) == PLAN_SKIP_BIG)
+			skip_big(s, m, size, err);
 	}
 	free(numseen);
-	return ret;
-}
+	if (ret == PF_OK) {
+		size_t i, kept = 0;
 
-/* Leaves messages over max_size on the server, telling the user once. */
-static void skip_big(struct session *s, struct error *err)
-{
-	size_t i, kept = 0;
-
-	for (i = 0; i < s->nwant; i++) {
-		const struct msg *m = &s->want[i];
-
-		if (plan_new(&s->policy, m->size) != PLAN_SKIP_BIG) {
-			s->want[kept++] = *m;
-			continue;
-		}
-		if (!state_note_big(s->st, want_uid(s, m), err))
-			log_warn(s->acct->name,
-				 "message %u (UID %s) is %llu bytes, over max_size "
-				 "%llu: left on the server (reported once)",
-				 m->num, want_uid(s, m),
-				 (unsigned long long)m->size, s->acct->max_size);
-		else
-			log_verbose(s->acct->name,
-				    "message %u (UID %s) over max_size, skipped",
-				    m->num, want_uid(s, m));
+		for (i = 0; i < s->nwant; i++)
+			if (s->want[i].id != 0)
+				s->want[kept++] = s->want[i];
+		s->nwant = kept;
 	}
-	s->nwant = kept;
+	return ret;
 }
 
 /* ---- the command pipeline ---- */
@@ -562,8 +539,6 @@ static enum pf_status phase_listing(struct session *s, struct error *err)
 		ret = read_uidl(s, err);
 	if (ret == PF_OK && s->nwant > 0)
 		ret = read_list(s, err);
-	if (ret == PF_OK)
-		skip_big(s, err);
 	if (ret == PF_OK) {
 		s->res->total = s->count;
 		s->res->skipped = s->count - (uint32_t)s->nwant;
@@ -646,13 +621,13 @@ static enum pf_status retr_reply(struct session *s, size_t index,
 				 struct error *err)
 {
 	const struct msg *m = &s->want[index];
-	const char *uid = want_uid(s, m);
-	char token[DELIVER_TOKEN_MAX];
+	char uid[POP3_MAX_UID + 1], token[DELIVER_TOKEN_MAX];
 	enum pop3_resp_code code;
 	enum pf_status ret;
 	uint64_t bytes;
 	bool ok;
 
+	util_strlcpy(uid, want_uid(s, m), sizeof(uid));
 	ret = pop3_read_status(s->pop, &ok, &code, err);
 	if (ret != PF_OK)
 		return ret;
@@ -715,7 +690,8 @@ static enum pf_status retr_reply(struct session *s, size_t index,
 	 * message is durable and recorded. */
 	if (s->policy.del == DELETE_PER_MESSAGE)
 		return queue_dele(s, m->num, err);
-	num_add(&s->fetched, &s->nfetched, &s->nfetched_cap, m->num);
+	if (s->policy.del == DELETE_BATCH)
+		num_add(&s->fetched, &s->nfetched, &s->nfetched_cap, m->num);
 	return PF_OK;
 }
 
@@ -770,7 +746,6 @@ static void session_free(struct session *s)
 	deliver_free(&s->dlv);
 	state_close(&s->st);
 	free(s->want);
-	free(s->uids);
 	free(s->dele);
 	free(s->fetched);
 }
