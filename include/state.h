@@ -101,6 +101,12 @@ enum pf_status state_resolve(struct state *st, const char *uid,
 enum pf_status state_intent(struct state *st, const char *uid,
 			    const char *token, struct error *err);
 
+/* Writes "I uid token" without the fsync: for the intents of a batch of
+ * messages, made durable together by one state_sync() that must return
+ * before any of them can appear in the mailbox. */
+enum pf_status state_intent_batch(struct state *st, const char *uid,
+				  const char *token, struct error *err);
+
 /* Records uid as delivered ("D" record, written but not yet fsynced;
  * the "I" record plus the delivery make it durable already). */
 enum pf_status state_delivered(struct state *st, const char *uid,

@@ -559,16 +559,22 @@ enum pf_status state_sync(struct state *st, struct error *err)
 	return PF_OK;
 }
 
-enum pf_status state_intent(struct state *st, const char *uid,
-			    const char *token, struct error *err)
+enum pf_status state_intent_batch(struct state *st, const char *uid,
+				  const char *token, struct error *err)
 {
 	char line[STATE_MAX_LINE];
-	enum pf_status ret;
 
 	if (!valid_word(uid, 70) || !valid_word(token, 255))
 		return error_set(err, PF_SOFTWARE, "bad UID or token");
 	snprintf(line, sizeof(line), "I %s %s\n", uid, token);
-	ret = journal_append(st, line, err);
+	return journal_append(st, line, err);
+}
+
+enum pf_status state_intent(struct state *st, const char *uid,
+			    const char *token, struct error *err)
+{
+	enum pf_status ret = state_intent_batch(st, uid, token, err);
+
 	if (ret != PF_OK)
 		return ret;
 	/* Order is important: this record must be on disk before the
