@@ -75,8 +75,10 @@ void state_reserve(struct state *st, size_t n);
 enum state_presence state_mark_present(struct state *st, const char *uid,
 				       time_t *first_seen_r, uint32_t *id_r);
 
-/* The UID of a handle from state_mark_present(), owned by st and valid
- * until state_close(); may be passed back to the functions below. */
+/* The UID of a handle from state_mark_present() (handles stay valid until
+ * state_close()).  The string is owned by st and moves when a UID is added
+ * (state_mark_present() of an unknown one): copy it to keep it.  It may be
+ * passed to the functions below for its own UID, which add nothing. */
 const char *state_uid(const struct state *st, uint32_t id);
 
 /* Call once the whole server listing was marked: state_save() then drops
