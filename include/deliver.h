@@ -32,7 +32,8 @@ struct deliver_ops {
 				struct error *err);
 	enum pf_status (*write)(struct deliver *d, const char *buf,
 				size_t len, struct error *err);
-	/* Makes the message durable and visible. */
+	/* Makes the message durable and visible; with a sync op, its
+	 * directory entry is durable only after the next sync(). */
 	enum pf_status (*commit)(struct deliver *d, struct error *err);
 	/* Removes an unfinished message; safe after a failed write/commit. */
 	void (*abort)(struct deliver *d);
@@ -41,6 +42,22 @@ struct deliver_ops {
 	enum pf_status (*recover)(struct deliver *d, const char *token,
 				  bool *arrived_r, struct error *err);
 	void (*free)(struct deliver *d);
+	/* Optional (NULL when the token is known only at begin, as an
+	 * mbox's size is): chooses where a coming message will go and writes
+	 * that token into token_r, creating nothing, so that the tokens of
+	 * several messages can be journaled with one fsync before any of
+	 * them starts.  Each token is for one begin_reserved(). */
+	enum pf_status (*reserve)(struct deliver *d, char *token_r,
+				  struct error *err);
+	/* Starts a message at a token from reserve() (with reserve only). */
+	enum pf_status (*begin_reserved)(struct deliver *d, const char *token,
+					 struct error *err);
+	/* Optional (NULL when commit is durable by itself): makes every
+	 * message committed since the last sync durable where it is visible
+	 * (Maildir: one fsync of new/ for all of them).  Until then a power
+	 * cut may take a committed message away again, so it must not be
+	 * recorded as delivered before this returns PF_OK. */
+	enum pf_status (*sync)(struct deliver *d, struct error *err);
 };
 
 struct deliver {

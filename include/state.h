@@ -70,11 +70,25 @@ enum state_presence {
 	STATE_DUPLICATE		/* listed twice in this session */
 };
 
+/* Makes room for n UIDs in all (e.g. the message count from STAT, before
+ * the listing), so that the listing does not grow the state by steps. */
+void state_reserve(struct state *st, size_t n);
+
 /* Marks uid as present in this session's server listing and says what we
  * know of it.  Entries never marked are dropped by state_save() after
- * state_prune_absent(). */
+ * state_prune_absent().  For STATE_UNKNOWN and STATE_DELIVERED, sets
+ * *id_r (unless NULL) to a handle of the UID held by the state, for
+ * state_uid(): an unknown UID is kept (as not delivered, never saved
+ * unless delivered or noted too big), so that listing it again in the
+ * session gives STATE_DUPLICATE, and the caller need not copy it. */
 enum state_presence state_mark_present(struct state *st, const char *uid,
-				       time_t *first_seen_r);
+				       time_t *first_seen_r, uint32_t *id_r);
+
+/* The UID of a handle from state_mark_present() (handles stay valid until
+ * state_close()).  The string is owned by st and moves when a UID is added
+ * (state_mark_present() of an unknown one): copy it to keep it.  It may be
+ * passed to the functions below for its own UID, which add nothing. */
+const char *state_uid(const struct state *st, uint32_t id);
 
 /* Call once the whole server listing was marked: state_save() then drops
  * the UIDs the server no longer has, so the state does not grow forever. */
@@ -97,6 +111,12 @@ enum pf_status state_resolve(struct state *st, const char *uid,
  * the mailbox. */
 enum pf_status state_intent(struct state *st, const char *uid,
 			    const char *token, struct error *err);
+
+/* Writes "I uid token" without the fsync: for the intents of a batch of
+ * messages, made durable together by one state_sync() that must return
+ * before any of them can appear in the mailbox. */
+enum pf_status state_intent_batch(struct state *st, const char *uid,
+				  const char *token, struct error *err);
 
 /* Records uid as delivered ("D" record, written but not yet fsynced;
  * the "I" record plus the delivery make it durable already). */

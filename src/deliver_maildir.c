@@ -2,7 +2,9 @@
  * deliver_maildir.c - Maildir delivery (cr.yp.to/proto/maildir.html).
  *
  * A message is written to tmp/NAME (created O_EXCL on the first write),
- * fsynced, renamed to new/NAME, and new/ is fsynced.  NAME is the token:
+ * fsynced and renamed to new/NAME (commit); new/ is fsynced once for all
+ * the messages committed since the last time (sync).  NAME is the token,
+ * which reserve() may choose before the message starts:
  * after a crash, recover() finds it in new/ or cur/ (where a mail reader
  * may have moved it as NAME:2,FLAGS), or removes what is left in tmp/.
  * All paths are relative to directory descriptors: no chdir, no umask.
@@ -28,6 +30,7 @@ struct maildir {
 	int dirfd, tmpfd, newfd, curfd;
 	int fd;				/* open tmp file, or -1 */
 	bool active;			/* between begin and commit/abort */
+	bool new_dirty;			/* renamed into new/ since the sync */
 	char name[DELIVER_TOKEN_MAX];
 	unsigned long seq;
 };
@@ -53,21 +56,42 @@ void deliver_maildir_name(char *buf, size_t size, long sec, long usec,
 	snprintf(buf, size, "%ld.M%ldP%ldQ%lu.%s", sec, usec, pid, seq, enc);
 }
 
-static enum pf_status md_begin(struct deliver *d, char *token_r,
-			       struct error *err)
+static enum pf_status md_reserve(struct deliver *d, char *token_r,
+				 struct error *err)
 {
 	struct maildir *m = (struct maildir *)d;
 	struct timeval tv;
 
-	if (m->active)
-		return error_set(err, PF_SOFTWARE, "delivery already started");
+	(void)err;
+	/* Unique without touching the disk: the sequence number tells apart
+	 * names reserved in the same microsecond. */
 	gettimeofday(&tv, NULL);
-	deliver_maildir_name(m->name, sizeof(m->name), (long)tv.tv_sec,
+	deliver_maildir_name(token_r, DELIVER_TOKEN_MAX, (long)tv.tv_sec,
 			     (long)tv.tv_usec, (long)getpid(), ++m->seq,
 			     util_hostname());
-	util_strlcpy(token_r, m->name, DELIVER_TOKEN_MAX);
+	return PF_OK;
+}
+
+static enum pf_status md_begin_reserved(struct deliver *d, const char *token,
+					struct error *err)
+{
+	struct maildir *m = (struct maildir *)d;
+
+	if (m->active)
+		return error_set(err, PF_SOFTWARE, "delivery already started");
+	if (token[0] == '\0' || token[0] == '.' || strchr(token, '/') != NULL ||
+	    util_strlcpy(m->name, token, sizeof(m->name)) >= sizeof(m->name))
+		return error_set(err, PF_SOFTWARE, "bad Maildir name %s", token);
 	m->active = true;
 	return PF_OK;
+}
+
+static enum pf_status md_begin(struct deliver *d, char *token_r,
+			       struct error *err)
+{
+	enum pf_status ret = md_reserve(d, token_r, err);
+
+	return ret == PF_OK ? md_begin_reserved(d, token_r, err) : ret;
 }
 
 static enum pf_status md_create(struct maildir *m, struct error *err)
@@ -108,8 +132,8 @@ static enum pf_status md_commit(struct deliver *d, struct error *err)
 		return error_set(err, PF_SOFTWARE, "commit outside a delivery");
 	if (m->fd < 0 && md_create(m, err) != PF_OK)
 		return err->status;
-	/* Order is important: data durable, then visible, then the
-	 * directory entry durable. */
+	/* Order is important: data durable, then visible; the directory
+	 * entry is made durable by md_sync(). */
 	step = "sync";
 	ret = fsync(m->fd);
 	if (ret == 0) {
@@ -126,10 +150,21 @@ static enum pf_status md_commit(struct deliver *d, struct error *err)
 		return error_set_errno(err, PF_IOERR, errno, "cannot %s %s/tmp/%s",
 				       step, m->path, m->name);
 	m->active = false;
+	m->new_dirty = true;
+	return PF_OK;
+}
+
+static enum pf_status md_sync(struct deliver *d, struct error *err)
+{
+	struct maildir *m = (struct maildir *)d;
+
+	if (!m->new_dirty)
+		return PF_OK;
 	crash_point("maildir-before-dirsync");
 	if (util_fsync_dir(m->newfd, NULL) < 0)
 		return error_set_errno(err, PF_IOERR, errno, "cannot sync %s/new",
 				       m->path);
+	m->new_dirty = false;
 	return PF_OK;
 }
 
@@ -210,6 +245,9 @@ static const struct deliver_ops maildir_ops = {
 	.abort = md_abort,
 	.recover = md_recover,
 	.free = md_free,
+	.reserve = md_reserve,
+	.begin_reserved = md_begin_reserved,
+	.sync = md_sync,
 };
 
 static int open_sub(struct maildir *m, const char *sub)

@@ -1,9 +1,12 @@
 /*
  * state.c - per-account UID state: snapshot + journal + lock.
  *
- * Memory: UIDs live in one arena (no per-UID allocation) indexed by an
- * open-addressing hash table of 32-bit entry numbers, so a mailbox of
- * 100,000 messages costs a few megabytes at most.
+ * Memory, a few dozen bytes per UID: each UID is one record in a single
+ * arena (first-seen time, flags, the UID and its NUL; no per-UID
+ * allocation), and an open-addressing hash table of 32-bit arena offsets,
+ * sized exactly (not to a power of two) at a load of at most 3/4.  A UID
+ * the server lists and we do not know is kept as a record too: the runner
+ * holds its 32-bit offset instead of a second copy of the string.
  */
 #include "state.h"
 
@@ -21,26 +24,29 @@
 
 #define STATE_MAGIC "popfetch-state 1"
 #define STATE_MAX_LINE 1024
-#define STATE_MAX_ENTRIES 50000000u
+/* Records are at most 5 + 70 + 1 bytes: this many from the files plus
+ * POP3_MAX_MESSAGES listed in a session keep every offset in 32 bits. */
+#define STATE_MAX_ENTRIES 40000000u
 
-struct entry {
-	uint32_t uid_off;	/* into arena */
-	uint32_t first_seen;	/* Unix time (fits until 2106) */
-	uint32_t flags;		/* ENTRY_* */
-};
+/* A record in the arena: first-seen time (4 bytes, host order, Unix time
+ * that fits until 2106), flags (1 byte), the UID, NUL. */
+#define REC_TIME 0
+#define REC_FLAGS 4
+#define REC_UID 5
 
 #define ENTRY_PRESENT 1u	/* listed by the server this session */
 #define ENTRY_BIG 2u		/* not delivered: too big, reported */
+#define ENTRY_NEW 4u		/* not delivered: listed, not fetched yet */
+#define ENTRY_UNDELIVERED (ENTRY_BIG | ENTRY_NEW)
 
 struct state {
 	char *account;
 	int dirfd, lockfd, journalfd;
-	char *arena;
+	char *arena;		/* records; offset 0 is no record */
 	size_t arena_len, arena_cap;
-	struct entry *entries;
-	uint32_t nentries, entries_cap;
-	uint32_t *table;	/* entry index + 1; 0 = empty */
-	uint32_t table_cap;	/* power of two */
+	uint32_t nentries;
+	uint32_t *table;	/* arena offsets; 0 = empty */
+	uint32_t table_cap;
 	struct state_pending *pending;
 	size_t npending;
 	bool journal_dirty;	/* written since the last fsync */
@@ -55,115 +61,190 @@ static uint32_t hash_uid(const char *s)
 
 	for (; *s != '\0'; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
+	/* Mixed so that the high bits, which pick the slot, depend on
+	 * every byte (MurmurHash3's finalizer). */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
 	return h;
 }
 
-static const char *entry_uid(const struct state *st, uint32_t i)
+static const char *rec_uid(const struct state *st, uint32_t off)
 {
-	return st->arena + st->entries[i].uid_off;
+	return st->arena + off + REC_UID;
 }
 
-/* Returns the slot for uid: holding it, or the empty one to use. */
+static unsigned rec_flags(const struct state *st, uint32_t off)
+{
+	return (unsigned char)st->arena[off + REC_FLAGS];
+}
+
+static void rec_set_flags(struct state *st, uint32_t off, unsigned flags)
+{
+	st->arena[off + REC_FLAGS] = (char)flags;
+}
+
+static uint32_t rec_time(const struct state *st, uint32_t off)
+{
+	uint32_t t;
+
+	memcpy(&t, st->arena + off + REC_TIME, sizeof(t));
+	return t;
+}
+
+static void rec_set_time(struct state *st, uint32_t off, uint32_t t)
+{
+	memcpy(st->arena + off + REC_TIME, &t, sizeof(t));
+}
+
+/* The record after off (records are walked from offset 1). */
+static uint32_t rec_next(const struct state *st, uint32_t off)
+{
+	return off + REC_UID + (uint32_t)strlen(rec_uid(st, off)) + 1;
+}
+
+/* Returns the slot for uid: holding it, or the empty one to use.  The
+ * table is never full (load <= 3/4), so the probe ends. */
 static uint32_t *find_slot(const struct state *st, const char *uid)
 {
-	uint32_t mask = st->table_cap - 1, i = hash_uid(uid) & mask;
+	uint32_t i = (uint32_t)(((uint64_t)hash_uid(uid) * st->table_cap) >> 32);
 
-	while (st->table[i] != 0 &&
-	       strcmp(entry_uid(st, st->table[i] - 1), uid) != 0)
-		i = (i + 1) & mask;
+	while (st->table[i] != 0 && strcmp(rec_uid(st, st->table[i]), uid) != 0)
+		if (++i == st->table_cap)
+			i = 0;
 	return &st->table[i];
 }
 
-static void grow_table(struct state *st)
+/* Rebuilds the table with room for n entries at a load of 3/4. */
+static void resize_table(struct state *st, uint64_t n)
 {
-	uint32_t *old = st->table, oldcap = st->table_cap, i;
+	uint64_t cap = n + n / 3 + 1;
+	uint32_t off;
 
-	st->table_cap = oldcap == 0 ? 1024 : oldcap * 2;
+	if (cap < 64)
+		cap = 64;
+	if (cap > UINT32_MAX)
+		cap = UINT32_MAX;	/* unreachable: STATE_MAX_ENTRIES */
+	free(st->table);
+	st->table_cap = (uint32_t)cap;
 	st->table = xcalloc(st->table_cap, sizeof(*st->table));
-	for (i = 0; i < st->nentries; i++)
-		*find_slot(st, entry_uid(st, i)) = i + 1;
-	free(old);
+	for (off = 1; off < st->arena_len; off = rec_next(st, off))
+		*find_slot(st, rec_uid(st, off)) = off;
 }
 
-/* Adds uid with flags, or updates the flags of a known uid: a delivery
- * clears ENTRY_BIG.  Returns the entry. */
-static struct entry *add_uid(struct state *st, const char *uid, uint32_t when,
-			     uint32_t flags)
+/* Makes room in the table for n entries in all. */
+static void reserve_table(struct state *st, uint64_t n)
+{
+	if (st->table_cap == 0 || n * 4 > (uint64_t)st->table_cap * 3)
+		resize_table(st, n);
+}
+
+void state_reserve(struct state *st, size_t n)
+{
+	uint64_t want = n > st->nentries ? n : st->nentries;
+
+	reserve_table(st, want);
+}
+
+/* Adds uid with flags, or updates a known uid: a delivery (flags without
+ * ENTRY_UNDELIVERED) of an undelivered one sets its time and clears
+ * ENTRY_UNDELIVERED; noting a new one as too big makes it ENTRY_BIG.
+ * Returns the record's offset. */
+static uint32_t add_uid(struct state *st, const char *uid, uint32_t when,
+			unsigned flags)
 {
 	size_t len = strlen(uid) + 1;
-	uint32_t *slot;
+	uint32_t *slot, off;
 
-	if ((uint64_t)(st->nentries + 1) * 2 > st->table_cap)
-		grow_table(st);
+	/* Grows by half, not double: the table is most of a large state. */
+	if ((uint64_t)(st->nentries + 1) * 4 > (uint64_t)st->table_cap * 3)
+		reserve_table(st, (uint64_t)st->nentries + st->nentries / 2 + 1);
 	slot = find_slot(st, uid);
 	if (*slot != 0) {
-		struct entry *e = &st->entries[*slot - 1];
+		unsigned old;
 
-		if ((e->flags & ENTRY_BIG) && !(flags & ENTRY_BIG)) {
-			e->first_seen = when;
-			e->flags &= ~ENTRY_BIG;
+		off = *slot;
+		old = rec_flags(st, off);
+		if ((old & ENTRY_UNDELIVERED) && !(flags & ENTRY_UNDELIVERED)) {
+			rec_set_time(st, off, when);
+			old &= ~ENTRY_UNDELIVERED;
+		} else if ((old & ENTRY_NEW) && (flags & ENTRY_BIG)) {
+			rec_set_time(st, off, when);
+			old = (old & ~ENTRY_NEW) | ENTRY_BIG;
 		}
-		e->flags |= flags & ENTRY_PRESENT;
-		return e;
+		rec_set_flags(st, off, old | (flags & ENTRY_PRESENT));
+		return off;
 	}
-	if (st->arena_len + len > st->arena_cap) {
-		st->arena_cap = (st->arena_len + len) * 2;
+	if (st->arena_len + REC_UID + len > UINT32_MAX) {
+		/* Unreachable within STATE_MAX_ENTRIES and POP3_MAX_MESSAGES. */
+		fprintf(stderr, "popfetch: state of %s over 4 GB\n", st->account);
+		abort();
+	}
+	if (st->arena_len + REC_UID + len > st->arena_cap) {
+		st->arena_cap = st->arena_len + REC_UID + len;
+		st->arena_cap += st->arena_cap / 2;
 		st->arena = xrealloc(st->arena, st->arena_cap);
 	}
-	if (st->nentries == st->entries_cap) {
-		st->entries_cap = st->entries_cap == 0 ? 256 : st->entries_cap * 2;
-		st->entries = xrealloc(st->entries,
-				       st->entries_cap * sizeof(*st->entries));
-	}
-	memcpy(st->arena + st->arena_len, uid, len);
-	st->entries[st->nentries].uid_off = (uint32_t)st->arena_len;
-	st->entries[st->nentries].first_seen = when;
-	st->entries[st->nentries].flags = flags;
-	st->arena_len += len;
-	*slot = ++st->nentries;
-	return &st->entries[st->nentries - 1];
+	off = (uint32_t)st->arena_len;
+	rec_set_time(st, off, when);
+	rec_set_flags(st, off, flags);
+	memcpy(st->arena + off + REC_UID, uid, len);
+	st->arena_len += REC_UID + len;
+	st->nentries++;
+	*slot = off;
+	return off;
 }
 
 size_t state_count(const struct state *st)
 {
 	size_t n = 0;
-	uint32_t i;
+	uint32_t off;
 
-	/* Notes of too-big messages are not deliveries. */
-	for (i = 0; i < st->nentries; i++)
-		if (!(st->entries[i].flags & ENTRY_BIG))
+	/* Notes of too-big or not yet fetched messages are not deliveries. */
+	for (off = 1; off < st->arena_len; off = rec_next(st, off))
+		if (!(rec_flags(st, off) & ENTRY_UNDELIVERED))
 			n++;
 	return n;
 }
 
-static struct entry *find_entry(const struct state *st, const char *uid)
+/* The offset of uid's record, or 0. */
+static uint32_t find_entry(const struct state *st, const char *uid)
 {
-	uint32_t idx = st->table_cap != 0 ? *find_slot(st, uid) : 0;
-
-	return idx != 0 ? &st->entries[idx - 1] : NULL;
+	return st->table_cap != 0 ? *find_slot(st, uid) : 0;
 }
 
 bool state_has(const struct state *st, const char *uid)
 {
-	const struct entry *e = find_entry(st, uid);
+	uint32_t off = find_entry(st, uid);
 
-	return e != NULL && !(e->flags & ENTRY_BIG);
+	return off != 0 && !(rec_flags(st, off) & ENTRY_UNDELIVERED);
 }
 
 enum state_presence state_mark_present(struct state *st, const char *uid,
-				       time_t *first_seen_r)
+				       time_t *first_seen_r, uint32_t *id_r)
 {
-	struct entry *e = find_entry(st, uid);
+	uint32_t off = find_entry(st, uid);
+	unsigned flags;
 
-	if (e == NULL)
-		return STATE_UNKNOWN;
-	if (e->flags & ENTRY_PRESENT)
+	if (off == 0)
+		off = add_uid(st, uid, 0, ENTRY_NEW | ENTRY_PRESENT);
+	else if ((flags = rec_flags(st, off)) & ENTRY_PRESENT)
 		return STATE_DUPLICATE;
-	e->flags |= ENTRY_PRESENT;
-	if (e->flags & ENTRY_BIG)
+	else
+		rec_set_flags(st, off, flags | ENTRY_PRESENT);
+	if (id_r != NULL)
+		*id_r = off;
+	if (rec_flags(st, off) & ENTRY_UNDELIVERED)
 		return STATE_UNKNOWN;
-	*first_seen_r = (time_t)e->first_seen;
+	*first_seen_r = (time_t)rec_time(st, off);
 	return STATE_DELIVERED;
+}
+
+const char *state_uid(const struct state *st, uint32_t id)
+{
+	return rec_uid(st, id);
 }
 
 void state_prune_absent(struct state *st)
@@ -285,6 +366,36 @@ static int apply_line(struct state *st, char *line, bool journal)
 	return -1;
 }
 
+/* Sizes the arena and the table for a snapshot of fd's size and lines
+ * before it is read: no growth by steps, no old and new table at once.
+ * Only a guess from a file that may be damaged: the load still checks. */
+static void reserve_for_file(struct state *st, int fd)
+{
+	char buf[65536];
+	uint64_t lines = 0;
+	off_t pos = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buf, sizeof(buf), pos)) > 0) {
+		const char *p = buf, *end = buf + n;
+
+		while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			lines++;
+			p++;
+		}
+		pos += n;
+	}
+	if (lines > STATE_MAX_ENTRIES)
+		lines = STATE_MAX_ENTRIES;
+	/* A record is 4 bytes shorter than its line when the time has 8
+	 * digits or more, as all times since 1973 have. */
+	if ((uint64_t)pos + 1 > st->arena_cap && (uint64_t)pos < UINT32_MAX) {
+		st->arena_cap = (size_t)pos + 1;
+		st->arena = xrealloc(st->arena, st->arena_cap);
+	}
+	reserve_table(st, lines);
+}
+
 /* Reads a snapshot (journal = false) or a journal.  A journal's last line
  * without its newline is the trace of a write cut off by a crash: its
  * record never counted, so it is ignored. */
@@ -306,6 +417,8 @@ static enum pf_status load_file(struct state *st, const char *name,
 		return error_set_errno(err, PF_IOERR, errno, "cannot open %s",
 				       name);
 	}
+	if (!journal)
+		reserve_for_file(st, fd);
 	f = fdopen(fd, "r");
 	if (f == NULL) {
 		close(fd);
@@ -347,6 +460,20 @@ corrupt:
 			 "fetched again)", name, lineno);
 }
 
+/* An empty state, no file open. */
+static struct state *state_alloc(const char *account)
+{
+	struct state *st = xcalloc(1, sizeof(*st));
+
+	st->account = xstrdup(account);
+	st->arena_cap = 1024;
+	st->arena = xmalloc(st->arena_cap);
+	st->arena[0] = '\0';	/* offset 0 is no record */
+	st->arena_len = 1;
+	st->lockfd = st->journalfd = st->dirfd = -1;
+	return st;
+}
+
 enum pf_status state_open(const char *dir, const char *account,
 			  struct state **st_r, struct error *err)
 {
@@ -359,9 +486,7 @@ enum pf_status state_open(const char *dir, const char *account,
 	if (util_mkdir_p(dir, 0700) < 0)
 		return error_set_errno(err, PF_CANTCREAT, errno,
 				       "cannot create state directory %s", dir);
-	st = xcalloc(1, sizeof(*st));
-	st->account = xstrdup(account);
-	st->lockfd = st->journalfd = -1;
+	st = state_alloc(account);
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
 		ret = error_set_errno(err, PF_CANTCREAT, errno,
@@ -410,8 +535,7 @@ enum pf_status state_open(const char *dir, const char *account,
 		goto fail;
 	}
 	st->journal_nonempty = good > 0;
-	if (st->table_cap == 0)
-		grow_table(st);
+	reserve_table(st, st->nentries);
 	*st_r = st;
 	return PF_OK;
 fail:
@@ -444,18 +568,24 @@ enum pf_status state_sync(struct state *st, struct error *err)
 	return PF_OK;
 }
 
-enum pf_status state_intent(struct state *st, const char *uid,
-			    const char *token, struct error *err)
+enum pf_status state_intent_batch(struct state *st, const char *uid,
+				  const char *token, struct error *err)
 {
 	if (st->readonly)
 		return error_set(err, PF_SOFTWARE, "state opened read-only");
 	char line[STATE_MAX_LINE];
-	enum pf_status ret;
 
 	if (!valid_word(uid, 70) || !valid_word(token, 255))
 		return error_set(err, PF_SOFTWARE, "bad UID or token");
 	snprintf(line, sizeof(line), "I %s %s\n", uid, token);
-	ret = journal_append(st, line, err);
+	return journal_append(st, line, err);
+}
+
+enum pf_status state_intent(struct state *st, const char *uid,
+			    const char *token, struct error *err)
+{
+	enum pf_status ret = state_intent_batch(st, uid, token, err);
+
 	if (ret != PF_OK)
 		return ret;
 	/* Order is important: this record must be on disk before the
@@ -495,10 +625,10 @@ enum pf_status state_delivered(struct state *st, const char *uid,
 bool state_note_big(struct state *st, const char *uid, struct error *err)
 {
 	char line[STATE_MAX_LINE];
-	struct entry *e = find_entry(st, uid);
+	uint32_t off = find_entry(st, uid);
 	uint32_t now = (uint32_t)time(NULL);
 
-	if (e != NULL && (e->flags & ENTRY_BIG))
+	if (off != 0 && (rec_flags(st, off) & ENTRY_BIG))
 		return true;
 	snprintf(line, sizeof(line), "B %s %u\n", uid, now);
 	/* Losing this record only means reporting the message once more. */
@@ -529,7 +659,7 @@ static enum pf_status write_snapshot(struct state *st, const char *tmpname,
 {
 	char *buf = xmalloc(65536);
 	size_t len = 0;
-	uint32_t i;
+	uint32_t off;
 	int fd, saved;
 
 	fd = openat(st->dirfd, tmpname,
@@ -537,10 +667,11 @@ static enum pf_status write_snapshot(struct state *st, const char *tmpname,
 	if (fd < 0)
 		goto fail;
 	len = (size_t)snprintf(buf, 65536, "%s\n", STATE_MAGIC);
-	for (i = 0; i < st->nentries; i++) {
-		const struct entry *e = &st->entries[i];
+	for (off = 1; off < st->arena_len; off = rec_next(st, off)) {
+		unsigned flags = rec_flags(st, off);
 
-		if (st->prune && !(e->flags & ENTRY_PRESENT))
+		if ((flags & ENTRY_NEW) ||
+		    (st->prune && !(flags & ENTRY_PRESENT)))
 			continue;
 		if (len > 65536 - 100) {
 			if (util_write_all(fd, buf, len) < 0)
@@ -548,8 +679,8 @@ static enum pf_status write_snapshot(struct state *st, const char *tmpname,
 			len = 0;
 		}
 		len += (size_t)snprintf(buf + len, 65536 - len, "%s %u%s\n",
-					entry_uid(st, i), e->first_seen,
-					(e->flags & ENTRY_BIG) ? " big" : "");
+					rec_uid(st, off), rec_time(st, off),
+					(flags & ENTRY_BIG) ? " big" : "");
 	}
 	if (util_write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		goto fail;
@@ -571,12 +702,12 @@ fail:
 
 static bool prunes_something(const struct state *st)
 {
-	uint32_t i;
+	uint32_t off;
 
 	if (!st->prune)
 		return false;
-	for (i = 0; i < st->nentries; i++)
-		if (!(st->entries[i].flags & ENTRY_PRESENT))
+	for (off = 1; off < st->arena_len; off = rec_next(st, off))
+		if (!(rec_flags(st, off) & ENTRY_PRESENT))
 			return true;
 	return false;
 }
@@ -644,7 +775,6 @@ void state_close(struct state **stp)
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	free(st->arena);
-	free(st->entries);
 	free(st->table);
 	free(st->account);
 	free(st);
@@ -658,9 +788,7 @@ enum pf_status state_open_readonly(const char *dir, const char *account,
 	char name[128];
 	enum pf_status ret = PF_OK;
 
-	st = xcalloc(1, sizeof(*st));
-	st->account = xstrdup(account);
-	st->lockfd = st->journalfd = -1;
+	st = state_alloc(account);
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0 && errno != ENOENT) {
 		ret = error_set_errno(err, PF_IOERR, errno,
@@ -678,8 +806,7 @@ enum pf_status state_open_readonly(const char *dir, const char *account,
 			goto fail;
 	}
 	st->readonly = true;
-	if (st->table_cap == 0)
-		grow_table(st);
+	reserve_table(st, st->nentries);
 	*st_r = st;
 	return PF_OK;
 fail:

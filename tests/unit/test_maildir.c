@@ -268,6 +268,64 @@ static void test_abort(void **state)
 	assert_int_equal(tu_count_entries(f->new, NULL), 1);
 }
 
+/* Names reserved ahead (their intents journaled together): each is
+ * distinct, creates nothing, and is where its message then appears, in
+ * any order; a reserved name never used did not arrive; sync() is what
+ * a committed message waits for before it is recorded. */
+static void test_reserve(void **state)
+{
+	struct fixture *f = *state;
+	char tok[3][DELIVER_TOKEN_MAX], path[600];
+	const struct deliver_ops *ops = f->d->ops;
+	bool arrived = true;
+	struct error err;
+	struct stat sb;
+	int i;
+
+	error_clear(&err);
+	assert_non_null(ops->reserve);
+	assert_non_null(ops->begin_reserved);
+	assert_non_null(ops->sync);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(ops->reserve(f->d, tok[i], &err), PF_OK);
+	assert_string_not_equal(tok[0], tok[1]);
+	assert_string_not_equal(tok[1], tok[2]);
+	assert_string_not_equal(tok[0], tok[2]);
+	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+	assert_int_equal(tu_count_entries(f->new, NULL), 0);
+	assert_int_equal(ops->sync(f->d, &err), PF_OK);	/* nothing to do */
+
+	for (i = 1; i >= 0; i--) {
+		assert_int_equal(ops->begin_reserved(f->d, tok[i], &err), PF_OK);
+		/* one message at a time */
+		assert_int_equal(ops->begin_reserved(f->d, tok[2], &err),
+				 PF_SOFTWARE);
+		assert_int_equal(ops->write(f->d, "m\n", 2, &err), PF_OK);
+		assert_int_equal(ops->commit(f->d, &err), PF_OK);
+		snprintf(path, sizeof(path), "%s/%s", f->new, tok[i]);
+		assert_int_equal(stat(path, &sb), 0);
+	}
+	assert_int_equal(ops->sync(f->d, &err), PF_OK);
+	assert_int_equal(tu_count_entries(f->new, NULL), 2);
+	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(ops->recover(f->d, tok[i], &arrived, &err),
+				 PF_OK);
+		assert_true(arrived);
+	}
+	assert_int_equal(ops->recover(f->d, tok[2], &arrived, &err), PF_OK);
+	assert_false(arrived);
+
+	/* a reserved name that is no Maildir name is refused */
+	assert_int_equal(ops->begin_reserved(f->d, "../x", &err), PF_SOFTWARE);
+	assert_int_equal(ops->begin_reserved(f->d, ".hidden", &err),
+			 PF_SOFTWARE);
+	assert_int_equal(ops->begin_reserved(f->d, "", &err), PF_SOFTWARE);
+	/* and a failed begin leaves the delivery usable */
+	deliver_one(f->d, "y\n", 2, 1, tok[0]);
+	assert_int_equal(tu_count_entries(f->new, NULL), 3);
+}
+
 static void test_recover_unknown(void **state)
 {
 	struct fixture *f = *state;
@@ -400,6 +458,7 @@ int main(void)
 		T(test_open_nested),
 		T(test_open_fails),
 		T(test_commit),
+		T(test_reserve),
 		T(test_recover_after_move),
 		T(test_abort),
 		T(test_recover_unknown),

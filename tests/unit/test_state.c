@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -509,24 +510,24 @@ static void test_mark_present(void **state)
 
 	st = open_ok(f, "work");
 	fs = 42;
-	assert_int_equal(state_mark_present(st, "new", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "new", &fs, NULL), STATE_UNKNOWN);
 	assert_int_equal(fs, 42);	/* untouched */
-	assert_int_equal(state_mark_present(st, "old-1", &fs),
+	assert_int_equal(state_mark_present(st, "old-1", &fs, NULL),
 			 STATE_DELIVERED);
 	assert_int_equal(fs, 1600000000);
-	assert_int_equal(state_mark_present(st, "old-2", &fs),
+	assert_int_equal(state_mark_present(st, "old-2", &fs, NULL),
 			 STATE_DELIVERED);
 	assert_int_equal(fs, 1700000001);
 	/* listed twice in one session */
 	fs = 42;
-	assert_int_equal(state_mark_present(st, "old-1", &fs),
+	assert_int_equal(state_mark_present(st, "old-1", &fs, NULL),
 			 STATE_DUPLICATE);
-	assert_int_equal(state_mark_present(st, "old-2", &fs),
+	assert_int_equal(state_mark_present(st, "old-2", &fs, NULL),
 			 STATE_DUPLICATE);
 	/* close matches are other UIDs */
-	assert_int_equal(state_mark_present(st, "old-", &fs), STATE_UNKNOWN);
-	assert_int_equal(state_mark_present(st, "old-10", &fs), STATE_UNKNOWN);
-	assert_int_equal(state_mark_present(st, "OLD-1", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "old-", &fs, NULL), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "old-10", &fs, NULL), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "OLD-1", &fs, NULL), STATE_UNKNOWN);
 	/* marking changes nothing that is known */
 	assert_true(state_has(st, "old-1"));
 	assert_false(state_has(st, "new"));
@@ -539,10 +540,10 @@ static void test_mark_present(void **state)
 	deliver_at(st, "journal-only", 1650000000);
 	close_ok(&st);
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "old-1", &fs),
+	assert_int_equal(state_mark_present(st, "old-1", &fs, NULL),
 			 STATE_DELIVERED);
 	assert_int_equal(fs, 1600000000);
-	assert_int_equal(state_mark_present(st, "journal-only", &fs),
+	assert_int_equal(state_mark_present(st, "journal-only", &fs, NULL),
 			 STATE_DELIVERED);
 	assert_int_equal(fs, 1650000000);
 	close_ok(&st);
@@ -586,10 +587,10 @@ static void test_prune(void **state)
 	close_ok(&st);
 
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "a", &fs), STATE_DELIVERED);
-	assert_int_equal(state_mark_present(st, "c", &fs), STATE_DELIVERED);
-	assert_int_equal(state_mark_present(st, "f", &fs), STATE_DELIVERED);
-	assert_int_equal(state_mark_present(st, "e", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "a", &fs, NULL), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "c", &fs, NULL), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "f", &fs, NULL), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "e", &fs, NULL), STATE_UNKNOWN);
 	state_prune_absent(st);
 	deliver_at(st, "e", 1700000100);	/* fetched in this session */
 	/* nothing is dropped before the save */
@@ -599,9 +600,9 @@ static void test_prune(void **state)
 	expect_uids(f, keep, 4, gone, 2);
 	/* and the first-seen times survive the pruning save */
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "a", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "a", &fs, NULL), STATE_DELIVERED);
 	assert_int_equal(fs, 1700000000);
-	assert_int_equal(state_mark_present(st, "e", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "e", &fs, NULL), STATE_DELIVERED);
 	assert_int_equal(fs, 1700000100);
 	close_ok(&st);
 }
@@ -639,14 +640,14 @@ static void test_no_prune(void **state)
 	save_ok(st);
 	close_ok(&st);
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "b", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "b", &fs, NULL), STATE_DELIVERED);
 	save_ok(st);
 	close_ok(&st);
 	expect_uids(f, keep, 3, NULL, 0);
 	/* and a pruning session afterwards starts from a clean slate: the
 	 * earlier marks do not count */
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "c", &fs), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "c", &fs, NULL), STATE_DELIVERED);
 	state_prune_absent(st);
 	save_ok(st);
 	close_ok(&st);
@@ -666,7 +667,7 @@ static void test_note_big(void **state)
 	time_t fs = 42;
 
 	error_clear(&err);
-	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "big", &fs, NULL), STATE_UNKNOWN);
 	assert_false(state_note_big(st, "big", &err));	/* report it */
 	assert_true(state_note_big(st, "big", &err));	/* already did */
 	assert_false(state_has(st, "big"));
@@ -677,10 +678,10 @@ static void test_note_big(void **state)
 	/* from the journal */
 	st = open_ok(f, "work");
 	assert_false(state_has(st, "big"));
-	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "big", &fs, NULL), STATE_UNKNOWN);
 	assert_int_equal(fs, 42);
 	assert_true(state_note_big(st, "big", &err));
-	assert_int_equal(state_mark_present(st, "big-2", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "big-2", &fs, NULL), STATE_UNKNOWN);
 	state_prune_absent(st);	/* both listed: both stay */
 	save_ok(st);
 	close_ok(&st);
@@ -691,13 +692,13 @@ static void test_note_big(void **state)
 	assert_true(state_note_big(st, "big", &err));
 	assert_true(state_note_big(st, "big-2", &err));
 	/* a big message listed twice is still a duplicate */
-	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
-	assert_int_equal(state_mark_present(st, "big", &fs), STATE_DUPLICATE);
+	assert_int_equal(state_mark_present(st, "big", &fs, NULL), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "big", &fs, NULL), STATE_DUPLICATE);
 	close_ok(&st);
 
 	/* a note for a message no longer listed is pruned like the rest */
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "big", &fs), STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "big", &fs, NULL), STATE_UNKNOWN);
 	state_prune_absent(st);
 	save_ok(st);
 	close_ok(&st);
@@ -735,7 +736,7 @@ static void test_big_then_delivered(void **state)
 		st = open_ok(f, "work");
 		assert_true(state_has(st, "b1"));
 		assert_false(state_has(st, "b2"));
-		assert_int_equal(state_mark_present(st, "b1", &fs),
+		assert_int_equal(state_mark_present(st, "b1", &fs, NULL),
 				 STATE_DELIVERED);
 		/* first seen: when it was fetched, not when noted big */
 		assert_int_equal(fs, 1700000500);
@@ -784,8 +785,8 @@ static void test_save_unchanged_skips_rewrite(void **state)
 	assert_int_equal(stat(snap, &before), 0);
 
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "uid-a", &seen), STATE_DELIVERED);
-	assert_int_equal(state_mark_present(st, "uid-b", &seen), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "uid-a", &seen, NULL), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "uid-b", &seen, NULL), STATE_DELIVERED);
 	state_prune_absent(st);
 	ok(state_save(st, &err), &err);
 	state_close(&st);
@@ -793,7 +794,7 @@ static void test_save_unchanged_skips_rewrite(void **state)
 	assert_int_equal(before.st_ino, after.st_ino);
 
 	st = open_ok(f, "work");
-	assert_int_equal(state_mark_present(st, "uid-a", &seen), STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "uid-a", &seen, NULL), STATE_DELIVERED);
 	state_prune_absent(st);
 	ok(state_save(st, &err), &err);
 	state_close(&st);
@@ -806,12 +807,197 @@ static void test_save_unchanged_skips_rewrite(void **state)
 	free(snap);
 }
 
+/* A UID listed by the server and unknown is held by the state (the
+ * runner keeps only its handle) but is no delivery until recorded as one. */
+static void test_listed_new(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	uint32_t id_a = 0, id_b = 0, id_c = 0, id_old = 0, id = 7;
+	time_t fs = 42;
+
+	error_clear(&err);
+	deliver_at(st, "old", 1600000000);
+	save_ok(st);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_mark_present(st, "new-a", &fs, &id_a),
+			 STATE_UNKNOWN);
+	assert_int_equal(fs, 42);	/* untouched */
+	assert_int_equal(state_mark_present(st, "new-b", &fs, &id_b),
+			 STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "new-c", &fs, &id_c),
+			 STATE_UNKNOWN);
+	assert_int_equal(state_mark_present(st, "old", &fs, &id_old),
+			 STATE_DELIVERED);
+	assert_int_equal(fs, 1600000000);
+	assert_string_equal(state_uid(st, id_a), "new-a");
+	assert_string_equal(state_uid(st, id_b), "new-b");
+	assert_string_equal(state_uid(st, id_c), "new-c");
+	assert_string_equal(state_uid(st, id_old), "old");
+	/* a new UID listed twice is a duplicate too; the id is untouched */
+	assert_int_equal(state_mark_present(st, "new-a", &fs, &id),
+			 STATE_DUPLICATE);
+	assert_int_equal(id, 7);
+	/* listed is not delivered */
+	assert_false(state_has(st, "new-a"));
+	assert_int_equal(state_count(st), 1);
+	/* one delivered (through its handle's string), one too big, one
+	 * left: only the first two are remembered */
+	ok(state_intent(st, state_uid(st, id_a), "tok", &err), &err);
+	ok(state_delivered(st, state_uid(st, id_a), 1700000000, &err), &err);
+	assert_false(state_note_big(st, state_uid(st, id_b), &err));
+	assert_true(state_has(st, "new-a"));
+	assert_false(state_has(st, "new-b"));
+	assert_int_equal(state_count(st), 2);
+	state_prune_absent(st);
+	save_ok(st);
+	close_ok(&st);
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 2);
+	assert_true(state_has(st, "old"));
+	assert_true(state_has(st, "new-a"));
+	assert_false(state_has(st, "new-c"));
+	assert_true(state_note_big(st, "new-b", &err));	/* reported once */
+	assert_int_equal(state_mark_present(st, "new-a", &fs, NULL),
+			 STATE_DELIVERED);
+	assert_int_equal(fs, 1700000000);
+	assert_int_equal(state_mark_present(st, "new-c", &fs, NULL),
+			 STATE_UNKNOWN);
+	close_ok(&st);
+}
+
+/* Many UIDs listed at once, with a reservation too small and none: the
+ * table grows under them and every handle stays right; then the same
+ * from a large snapshot, whose size the load reserves for. */
+static void test_many_listed(void **state)
+{
+	static const size_t reserve[] = { 0, 100 };
+	struct fixture *f = *state;
+	struct state *st;
+	struct error err;
+	uint32_t *ids = calloc(20000, sizeof(*ids));
+	char uid[32];
+	time_t fs;
+	size_t i, r;
+
+	assert_non_null(ids);
+	error_clear(&err);
+	for (r = 0; r < 2; r++) {
+		st = open_ok(f, "work");
+		if (reserve[r] > 0)
+			state_reserve(st, reserve[r]);
+		for (i = 0; i < 20000; i++) {
+			snprintf(uid, sizeof(uid), "%016zX", i * 2654435761u);
+			assert_int_equal(state_mark_present(st, uid, &fs, &ids[i]),
+					 r == 0 || i % 2 != 0 ? STATE_UNKNOWN
+							     : STATE_DELIVERED);
+		}
+		for (i = 0; i < 20000; i++) {
+			snprintf(uid, sizeof(uid), "%016zX", i * 2654435761u);
+			assert_string_equal(state_uid(st, ids[i]), uid);
+			assert_int_equal(state_mark_present(st, uid, &fs, NULL),
+					 STATE_DUPLICATE);
+			if (r == 0 && i % 2 == 0) {
+				ok(state_intent(st, uid, "tok", &err), &err);
+				ok(state_delivered(st, uid, 1700000000, &err),
+				   &err);
+			}
+		}
+		assert_int_equal(state_count(st), 10000);
+		state_prune_absent(st);
+		save_ok(st);
+		close_ok(&st);
+	}
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 10000);
+	for (i = 0; i < 20000; i++) {
+		snprintf(uid, sizeof(uid), "%016zX", i * 2654435761u);
+		assert_true(state_has(st, uid) == (i % 2 == 0));
+	}
+	close_ok(&st);
+	free(ids);
+}
+
+/* --check / --dry-run: the state as a run would see it (snapshot and
+ * journal), and nothing on disk created or changed. */
+static void test_readonly(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = NULL;
+	struct error err;
+	char *snap = tu_join(f->sd, "work.state");
+	char *jour = tu_join(f->sd, "work.journal");
+	char *before_s, *before_j, *after;
+	size_t ns = 0, nj = 0, n = 0;
+	time_t fs = 0;
+
+	/* no state directory: empty, and none is made */
+	error_clear(&err);
+	ok(state_open_readonly(f->sd, "work", &st, &err), &err);
+	assert_int_equal(state_mark_present(st, "uid-1", &fs, NULL),
+			 STATE_UNKNOWN);
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+	assert_int_equal(access(f->sd, F_OK), -1);
+
+	/* one delivery in the snapshot, one in the journal only */
+	st = open_ok(f, "work");
+	deliver(st, "uid-1", "tok-1");
+	save_ok(st);
+	deliver(st, "uid-2", "tok-2");
+	ok(state_sync(st, &err), &err);
+	close_ok(&st);
+	before_s = tu_read_file(snap, &ns);
+	before_j = tu_read_file(jour, &nj);
+	assert_non_null(before_s);
+	assert_non_null(before_j);
+
+	ok(state_open_readonly(f->sd, "work", &st, &err), &err);
+	assert_int_equal(state_mark_present(st, "uid-1", &fs, NULL),
+			 STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "uid-2", &fs, NULL),
+			 STATE_DELIVERED);
+	assert_int_equal(state_mark_present(st, "uid-3", &fs, NULL),
+			 STATE_UNKNOWN);
+	/* writing is refused, saving does nothing */
+	assert_int_equal(state_intent(st, "uid-3", "tok-3", &err),
+			 PF_SOFTWARE);
+	error_clear(&err);
+	ok(state_save(st, &err), &err);
+	close_ok(&st);
+	after = tu_read_file(snap, &n);
+	assert_true(n == ns && memcmp(after, before_s, n) == 0);
+	free(after);
+	after = tu_read_file(jour, &n);
+	assert_true(n == nj && memcmp(after, before_j, n) == 0);
+	free(after);
+	/* and a lock held by a running popfetch does not stop it */
+	st = open_ok(f, "work");
+	{
+		struct state *ro = NULL;
+
+		ok(state_open_readonly(f->sd, "work", &ro, &err), &err);
+		close_ok(&ro);
+	}
+	close_ok(&st);
+	free(before_s);
+	free(before_j);
+	free(snap);
+	free(jour);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_save_unchanged_skips_rewrite),
+		T(test_listed_new),
+		T(test_many_listed),
 		T(test_open_creates_dir),
 		T(test_round_trip_saved),
 		T(test_round_trip_journal),
@@ -831,6 +1017,7 @@ int main(void)
 		T(test_note_big),
 		T(test_big_then_delivered),
 		T(test_big_not_counted),
+		T(test_readonly),
 	};
 
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
