@@ -13,8 +13,7 @@
 #include "util.h"
 
 /* The message for a refused login, by mechanism. */
-static enum pf_status refused(const struct login_params *lp,
-			      enum sasl_mech m, enum pop3_resp_code code,
+static enum pf_status refused(enum sasl_mech m, enum pop3_resp_code code,
 			      const struct sasl *sa, struct error *err)
 {
 	enum pf_status st = pop3_resp_code_status(code, PF_NOPERM);
@@ -32,7 +31,6 @@ static enum pf_status refused(const struct login_params *lp,
 				    "try again", sasl_wire_name(m),
 				    json != NULL ? " it said " : "",
 				    json != NULL ? json : "");
-	(void)lp;
 	return error_reword(err, PF_NOPERM,
 			    "login with %s failed (user name or password "
 			    "refused)", sasl_wire_name(m));
@@ -89,7 +87,7 @@ static enum pf_status login_apop(struct pop3 *p, const struct login_params *lp,
 	if (ret != PF_OK || ok)
 		return ret;
 	*retry_r = code == POP3_RESP_NONE || code == POP3_RESP_OTHER;
-	return refused(lp, SASL_APOP, code, NULL, err);
+	return refused(SASL_APOP, code, NULL, err);
 }
 
 /* Sends a SASL response; traced as **** unless empty. */
@@ -157,7 +155,7 @@ static enum pf_status login_sasl(struct pop3 *p, const struct login_params *lp,
 			*retry_r = !sasl_secret_sent(sa) &&
 				   (code == POP3_RESP_NONE ||
 				    code == POP3_RESP_OTHER);
-			ret = refused(lp, m, code, sa, err);
+			ret = refused(m, code, sa, err);
 			break;
 		}
 		if (++steps > LOGIN_MAX_STEPS) {
