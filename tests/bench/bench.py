@@ -471,7 +471,7 @@ class Bench:
         if disk.wall == disk.wall and stream.wall == stream.wall:
             self.sections.append(("20 accounts", [
                 "- One account's 200 messages take %.2f s to stream at %d ms "
-                "and %.2f s to write with popfetch's three syncs per message "
+                "and %.2f s to write with popfetch's syncs (one per file, one journal and one directory sync per 64) "
                 "(disk floor + journal); %d accounts one after another: "
                 "%.1f s of disk alone, which running them side by side can "
                 "overlap only as far as the file system merges their syncs."
