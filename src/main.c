@@ -282,8 +282,13 @@ static enum pf_status prompt_secrets(struct config *cfg,
 		if (!secret_needs_prompt(a))
 			continue;
 		ret = secret_prompt(a, &a->password, err);
-		if (ret != PF_OK)
-			return ret;
+		if (ret != PF_OK) {
+			char text[ERROR_TEXT_MAX];
+
+			/* Name the file too: the fix goes there. */
+			util_strlcpy(text, err->text, sizeof(text));
+			return error_set(err, ret, "%s: %s", cfg->path, text);
+		}
 	}
 	return PF_OK;
 }
