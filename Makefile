@@ -159,15 +159,26 @@ deps:
 lint:
 	mandoc -Tlint -Wwarning man/popfetch.1 man/popfetch.ini.5
 
+DATADIR  ?= $(PREFIX)/share
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+
 install: popfetch
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(DATADIR)/popfetch $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 popfetch $(DESTDIR)$(BINDIR)/popfetch
 	install -m 0644 man/popfetch.1 $(DESTDIR)$(MANDIR)/man1/popfetch.1
 	install -m 0644 man/popfetch.ini.5 $(DESTDIR)$(MANDIR)/man5/popfetch.ini.5
+	install -m 0755 contrib/oauth2-token $(DESTDIR)$(DATADIR)/popfetch/oauth2-token
+	install -m 0644 contrib/completion/popfetch.bash $(DESTDIR)$(BASHCOMPDIR)/popfetch
+	install -m 0644 contrib/completion/_popfetch $(DESTDIR)$(ZSHCOMPDIR)/_popfetch
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/popfetch $(DESTDIR)$(MANDIR)/man1/popfetch.1 \
-	    $(DESTDIR)$(MANDIR)/man5/popfetch.ini.5
+	    $(DESTDIR)$(MANDIR)/man5/popfetch.ini.5 \
+	    $(DESTDIR)$(DATADIR)/popfetch/oauth2-token \
+	    $(DESTDIR)$(BASHCOMPDIR)/popfetch $(DESTDIR)$(ZSHCOMPDIR)/_popfetch
+	-rmdir $(DESTDIR)$(DATADIR)/popfetch 2>/dev/null
 
 clean:
 	rm -rf build build-san build-fuzz popfetch
