@@ -188,9 +188,10 @@ static bool valid_argv(const char *v)
 {
 	const char *why = NULL;
 	char **words = util_split_words(v, &why);
+	bool ok = words != NULL;
 
 	util_free_words(words);
-	return words != NULL;
+	return ok;
 }
 
 static int hexval(int c)

@@ -177,8 +177,11 @@ static enum pf_status login_sasl(struct pop3 *p, const struct login_params *lp,
 		}
 		ret = sasl_step(sa, text, len, &resp, err);
 		if (ret != PF_OK) {
-			/* RFC 5034: "*" cancels; the session ends anyway. */
-			(void)pop3_send_secret_line(p, "*", 1, "*", NULL);
+			/* RFC 5034: "*" cancels; the session ends anyway, so
+			 * a failure to send it adds nothing to report. */
+			struct error ignored;
+
+			(void)pop3_send_secret_line(p, "*", 1, "*", &ignored);
 			break;
 		}
 		ret = send_response(p, resp, err);
