@@ -147,6 +147,11 @@ void report_account_end(const struct report_result *r);
  * never ended is listed as failed (internal error). */
 enum pf_status report_finish(enum pf_status run_status, struct error *err);
 
+/* An ended account's result (in the parent: as its process reported it),
+ * or NULL; valid until report_finish().  main.c uses it for --check's exit
+ * status. */
+const struct report_result *report_result_of(const char *account);
+
 /*
  * For tests (and nothing else): the pieces above, pure or observable.
  */
@@ -181,9 +186,6 @@ void report_encode_progress(void *rec, const char *account, uint32_t done,
 			    uint32_t total, uint64_t bytes,
 			    uint64_t total_bytes, int64_t elapsed_ms);
 void report_encode_end(void *rec, const struct report_result *r);
-
-/* An ended account's result, or NULL. */
-const struct report_result *report_result_of(const char *account);
 
 /* Replaces the monotonic millisecond clock (NULL: util_now_ms()). */
 void report_set_clock(int64_t (*now_ms)(void));
