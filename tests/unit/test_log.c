@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "ptyutil.h"
 #include "testutil.h"
 
 /* ---- capturing stdout/stderr ---------------------------------------- */
@@ -67,79 +68,10 @@ static char *cap_end(struct capture *c)
 
 /* ---- a pseudo-terminal as stderr (and maybe stdout) ----------------- */
 
-struct pty {
-	int master;
-	int slave;
-	int saved[3];
-};
-
-/* Makes a raw pty (no \n -> \r\n translation) and puts its slave on the
- * descriptors in fds (terminated by -1). */
+/* Puts the pty's slave on the descriptors in fds (terminated by -1). */
 static void pty_begin(struct pty *p, const int *fds)
 {
-	struct termios tio;
-	const char *name;
-	int i;
-
-	p->master = posix_openpt(O_RDWR | O_NOCTTY);
-	assert_true(p->master >= 0);
-	assert_int_equal(grantpt(p->master), 0);
-	assert_int_equal(unlockpt(p->master), 0);
-	name = ptsname(p->master);
-	assert_non_null(name);
-	p->slave = open(name, O_RDWR | O_NOCTTY);
-	assert_true(p->slave >= 0);
-	assert_int_equal(tcgetattr(p->slave, &tio), 0);
-	cfmakeraw(&tio);
-	assert_int_equal(tcsetattr(p->slave, TCSANOW, &tio), 0);
-	fflush(NULL);
-	for (i = 0; i < 3; i++)
-		p->saved[i] = -1;
-	for (i = 0; fds[i] >= 0; i++) {
-		p->saved[fds[i]] = dup(fds[i]);
-		assert_true(dup2(p->slave, fds[i]) == fds[i]);
-	}
-}
-
-/* Everything written to the terminal so far (a new string). */
-static char *pty_read(struct pty *p)
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap + 1);
-	struct pollfd pfd = { .fd = p->master, .events = POLLIN };
-
-	assert_non_null(buf);
-	while (poll(&pfd, 1, 50) == 1) {
-		ssize_t n;
-
-		if (cap - len < 1024) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = read(p->master, buf + len, cap - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
-static char *pty_end(struct pty *p)
-{
-	char *text = pty_read(p);
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		if (p->saved[i] >= 0) {
-			dup2(p->saved[i], i);
-			close(p->saved[i]);
-		}
-	}
-	close(p->slave);
-	close(p->master);
-	return text;
+	pty_open_on(p, fds, 0);
 }
 
 /* ---- fixture ---------------------------------------------------------- */

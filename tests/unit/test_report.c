@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "report.h"
+#include "ptyutil.h"
 #include "testutil.h"
 
 /* ---- a clock the tests move ----------------------------------------- */
@@ -76,69 +77,12 @@ static char *cap_end(struct capture *c)
 
 /* ---- a raw pseudo-terminal as stderr -------------------------------- */
 
-struct pty {
-	int master;
-	int slave;
-	int saved;
-};
-
+/* Puts a pty cols columns wide on stderr. */
 static void pty_begin(struct pty *p, unsigned short cols)
 {
-	struct winsize ws = { .ws_row = 24, .ws_col = cols };
-	struct termios tio;
-	const char *name;
+	static const int fds[] = { STDERR_FILENO, -1 };
 
-	p->master = posix_openpt(O_RDWR | O_NOCTTY);
-	assert_true(p->master >= 0);
-	assert_int_equal(grantpt(p->master), 0);
-	assert_int_equal(unlockpt(p->master), 0);
-	name = ptsname(p->master);
-	assert_non_null(name);
-	p->slave = open(name, O_RDWR | O_NOCTTY);
-	assert_true(p->slave >= 0);
-	assert_int_equal(tcgetattr(p->slave, &tio), 0);
-	cfmakeraw(&tio);	/* bytes as written: no \n -> \r\n */
-	assert_int_equal(tcsetattr(p->slave, TCSANOW, &tio), 0);
-	assert_int_equal(ioctl(p->slave, TIOCSWINSZ, &ws), 0);
-	fflush(NULL);
-	p->saved = dup(STDERR_FILENO);
-	assert_true(dup2(p->slave, STDERR_FILENO) == STDERR_FILENO);
-}
-
-/* What was written since the last call (a new string). */
-static char *pty_read(struct pty *p)
-{
-	size_t len = 0, cap = 8192;
-	char *buf = malloc(cap + 1);
-	struct pollfd pfd = { .fd = p->master, .events = POLLIN };
-
-	assert_non_null(buf);
-	while (poll(&pfd, 1, 50) == 1) {
-		ssize_t n;
-
-		if (cap - len < 1024) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = read(p->master, buf + len, cap - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
-static char *pty_end(struct pty *p)
-{
-	char *text = pty_read(p);
-
-	dup2(p->saved, STDERR_FILENO);
-	close(p->saved);
-	close(p->slave);
-	close(p->master);
-	return text;
+	pty_open_on(p, fds, cols);
 }
 
 /* ---- fixture ---------------------------------------------------------- */
