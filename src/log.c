@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -209,28 +210,36 @@ static void record_summary(const char *body)
 		syslog(LOG_MAIL | LOG_INFO, "%s", body);
 }
 
-void log_summary(const char *account, const char *fmt, ...)
+static void vsummary(bool to_stdout, const char *account, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void vsummary(bool to_stdout, const char *account, const char *fmt,
+		     va_list ap)
 {
 	char body[LOG_LINE_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
 	format_body(body, sizeof(body), account, fmt, ap);
-	va_end(ap);
-	if (current_level >= LOG_VERBOSE)
+	if (to_stdout && current_level >= LOG_VERBOSE)
 		write_stdout(body);
 	record_summary(body);
 }
 
-void log_summary_record(const char *account, const char *fmt, ...)
+void log_summary(const char *account, const char *fmt, ...)
 {
-	char body[LOG_LINE_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	format_body(body, sizeof(body), account, fmt, ap);
+	vsummary(true, account, fmt, ap);
 	va_end(ap);
-	record_summary(body);
+}
+
+void log_summary_record(const char *account, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsummary(false, account, fmt, ap);
+	va_end(ap);
 }
 
 void log_trace(const char *account, char dir, const char *line, size_t len)
