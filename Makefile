@@ -12,7 +12,7 @@ WARN      = -Wall -Wextra -Wformat=2 -Wshadow -Werror
 CPPFLAGS += -Iinclude -I/usr/include/iniparser -D_GNU_SOURCE \
             -DPOPFETCH_VERSION='"$(VERSION)"'
 STD       = -std=c11
-LDLIBS   += -liniparser -lssl -lcrypto
+LDLIBS   += -liniparser -lssl -lcrypto -pthread
 
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all

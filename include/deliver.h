@@ -32,8 +32,12 @@ struct deliver_ops {
 				struct error *err);
 	enum pf_status (*write)(struct deliver *d, const char *buf,
 				size_t len, struct error *err);
-	/* Makes the message durable and visible; with a sync op, its
-	 * directory entry is durable only after the next sync(). */
+	/* Makes the message durable and visible.  With a sync op this may
+	 * finish in the background (Maildir: worker threads fsync and
+	 * rename while the caller reads the next message): the message is
+	 * durable only once the next sync() returned PF_OK, and a failure
+	 * may be reported by that sync() or by a later commit() instead.
+	 * After a failed commit, abort() removes what is left. */
 	enum pf_status (*commit)(struct deliver *d, struct error *err);
 	/* Removes an unfinished message; safe after a failed write/commit. */
 	void (*abort)(struct deliver *d);
@@ -52,11 +56,13 @@ struct deliver_ops {
 	/* Starts a message at a token from reserve() (with reserve only). */
 	enum pf_status (*begin_reserved)(struct deliver *d, const char *token,
 					 struct error *err);
-	/* Optional (NULL when commit is durable by itself): makes every
-	 * message committed since the last sync durable where it is visible
-	 * (Maildir: one fsync of new/ for all of them).  Until then a power
-	 * cut may take a committed message away again, so it must not be
-	 * recorded as delivered before this returns PF_OK. */
+	/* Optional (NULL when commit is durable by itself): waits for every
+	 * message committed since the last sync and makes them durable where
+	 * they are visible (Maildir: one fsync of new/ for all of them).
+	 * Until then a power cut may take a committed message away again,
+	 * so it must not be recorded as delivered before this returns PF_OK.
+	 * Fails if any committed message failed, now or earlier: once a
+	 * sync has failed, every later one fails too. */
 	enum pf_status (*sync)(struct deliver *d, struct error *err);
 };
 

@@ -2,16 +2,20 @@
 #include "crash.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The first call comes from the main thread, before deliver_maildir.c
+ * starts its workers; later calls may come from any thread, so the count
+ * is atomic. */
 void crash_point(const char *point)
 {
 	static bool init;
 	static const char *want;
 	static size_t wantlen;
-	static unsigned long remaining = 1;
+	static atomic_ulong remaining = 1;
 	const char *colon;
 
 	if (!init) {
@@ -31,7 +35,6 @@ void crash_point(const char *point)
 	if (!(wantlen == 3 && strncmp(want, "any", 3) == 0) &&
 	    (strlen(point) != wantlen || strncmp(point, want, wantlen) != 0))
 		return;
-	if (remaining <= 1)
+	if (atomic_fetch_sub(&remaining, 1) <= 1)
 		raise(SIGKILL);
-	remaining--;
 }

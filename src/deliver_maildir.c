@@ -3,7 +3,18 @@
  *
  * A message is written to tmp/NAME (created O_EXCL on the first write),
  * fsynced and renamed to new/NAME (commit); new/ is fsynced once for all
- * the messages committed since the last time (sync).  NAME is the token,
+ * the messages committed since the last time (sync).
+ *
+ * commit() hands the fsync and the rename to a few worker threads and
+ * returns, so that the session reads the next message from the socket
+ * while the disk makes this one durable (and several fsyncs in flight
+ * share the file system's journal commits).  sync() waits for every
+ * handed-over message, fails if any of them failed, and only then syncs
+ * new/: a caller that records a message after sync() returned PF_OK still
+ * records only what is durable.  A failure is sticky: every later commit
+ * and sync fails too, so that no batch can be recorded across it.
+ *
+ * NAME is the token,
  * which reserve() may choose before the message starts:
  * after a crash, recover() finds it in new/ or cur/ (where a mail reader
  * may have moved it as NAME:2,FLAGS), or removes what is left in tmp/.
@@ -14,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +36,33 @@
 #include "crash.h"
 #include "util.h"
 
+/* Worker threads making committed messages durable, and how many
+ * committed messages may wait for one (each holds an open descriptor). */
+#define MD_WORKERS 4
+#define MD_QUEUE 16
+
+/* A committed message: its written, still open tmp file. */
+struct md_job {
+	int fd;
+	char name[DELIVER_TOKEN_MAX];
+};
+
+struct md_workers {
+	pthread_mutex_t lock;
+	pthread_cond_t work;		/* a job was queued, or stop */
+	pthread_cond_t done;		/* a job was taken or finished */
+	struct md_job queue[MD_QUEUE];	/* ring */
+	size_t head, queued, busy;
+	bool stop;
+	/* The first failure, sticky (see the top of this file). */
+	bool failed;
+	int fail_errno;
+	const char *fail_step;
+	char fail_name[DELIVER_TOKEN_MAX];
+	pthread_t thread[MD_WORKERS];
+	size_t nthreads;		/* 0: not started (or cannot be) */
+};
+
 struct maildir {
 	struct deliver base;
 	char *path;
@@ -33,6 +72,8 @@ struct maildir {
 	bool new_dirty;			/* renamed into new/ since the sync */
 	char name[DELIVER_TOKEN_MAX];
 	unsigned long seq;
+	struct md_workers w;
+	bool workers_init;		/* w's lock and conditions exist */
 };
 
 void deliver_maildir_name(char *buf, size_t size, long sec, long usec,
@@ -122,33 +163,186 @@ static enum pf_status md_write(struct deliver *d, const char *buf,
 	return PF_OK;
 }
 
+/* Makes one written tmp file durable and moves it into new/; on failure
+ * removes it and returns the failed step with errno set. */
+static const char *md_finish(struct maildir *m, int fd, const char *name)
+{
+	const char *step = "sync";
+	int ret, saved;
+
+	/* Order is important: data durable, then visible; the directory
+	 * entry is made durable by md_sync(). */
+	ret = fsync(fd);
+	if (ret == 0) {
+		step = "close";
+		ret = close(fd);
+		fd = -1;
+	}
+	if (ret == 0) {
+		crash_point("maildir-before-rename");
+		step = "move into new/";
+		ret = renameat(m->tmpfd, name, m->newfd, name);
+	}
+	if (ret == 0)
+		return NULL;
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlinkat(m->tmpfd, name, 0);
+	errno = saved;
+	return step;
+}
+
+static void *md_worker(void *arg)
+{
+	struct maildir *m = arg;
+	struct md_workers *w = &m->w;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct md_job job;
+		const char *step;
+		int saved;
+
+		while (w->queued == 0 && !w->stop)
+			pthread_cond_wait(&w->work, &w->lock);
+		if (w->queued == 0)
+			break;	/* stopping, and nothing left to do */
+		job = w->queue[w->head];
+		w->head = (w->head + 1) % MD_QUEUE;
+		w->queued--;
+		w->busy++;
+		pthread_cond_broadcast(&w->done);	/* room in the queue */
+		pthread_mutex_unlock(&w->lock);
+
+		step = md_finish(m, job.fd, job.name);
+		saved = errno;
+
+		pthread_mutex_lock(&w->lock);
+		if (step != NULL && !w->failed) {
+			w->failed = true;
+			w->fail_errno = saved;
+			w->fail_step = step;
+			util_strlcpy(w->fail_name, job.name,
+				     sizeof(w->fail_name));
+		}
+		w->busy--;
+		pthread_cond_broadcast(&w->done);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Starts the workers on the first commit; false if none could start (the
+ * caller then finishes messages itself). */
+static bool md_workers_start(struct maildir *m)
+{
+	struct md_workers *w = &m->w;
+	pthread_attr_t attr;
+
+	if (m->workers_init)
+		return w->nthreads > 0;
+	m->workers_init = true;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->done, NULL);
+	if (pthread_attr_init(&attr) != 0)
+		return false;
+	/* They call fsync, close and renameat: a small stack is plenty. */
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	while (w->nthreads < MD_WORKERS &&
+	       pthread_create(&w->thread[w->nthreads], &attr, md_worker,
+			      m) == 0)
+		w->nthreads++;
+	pthread_attr_destroy(&attr);
+	return w->nthreads > 0;
+}
+
+/* Waits until every committed message is finished; returns false (with
+ * err set) if one of them, now or earlier, failed. */
+static bool md_workers_drain(struct maildir *m, struct error *err)
+{
+	struct md_workers *w = &m->w;
+	bool ok;
+
+	if (!m->workers_init)
+		return true;
+	pthread_mutex_lock(&w->lock);
+	while (w->queued > 0 || w->busy > 0)
+		pthread_cond_wait(&w->done, &w->lock);
+	ok = !w->failed;
+	if (!ok)
+		error_set_errno(err, PF_IOERR, w->fail_errno,
+				"cannot %s %s/tmp/%s", w->fail_step, m->path,
+				w->fail_name);
+	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+/* Stops the workers after they finished what was committed. */
+static void md_workers_stop(struct maildir *m)
+{
+	struct md_workers *w = &m->w;
+	size_t i;
+
+	if (!m->workers_init)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < w->nthreads; i++)
+		pthread_join(w->thread[i], NULL);
+	pthread_cond_destroy(&w->done);
+	pthread_cond_destroy(&w->work);
+	pthread_mutex_destroy(&w->lock);
+	m->workers_init = false;
+	w->nthreads = 0;
+}
+
 static enum pf_status md_commit(struct deliver *d, struct error *err)
 {
 	struct maildir *m = (struct maildir *)d;
+	struct md_workers *w = &m->w;
 	const char *step;
-	int ret;
+	bool failed;
 
 	if (!m->active)
 		return error_set(err, PF_SOFTWARE, "commit outside a delivery");
 	if (m->fd < 0 && md_create(m, err) != PF_OK)
 		return err->status;
-	/* Order is important: data durable, then visible; the directory
-	 * entry is made durable by md_sync(). */
-	step = "sync";
-	ret = fsync(m->fd);
-	if (ret == 0) {
-		step = "close";
-		ret = close(m->fd);
+	if (md_workers_start(m)) {
+		pthread_mutex_lock(&w->lock);
+		while (w->queued == MD_QUEUE && !w->failed)
+			pthread_cond_wait(&w->done, &w->lock);
+		failed = w->failed;
+		if (!failed) {
+			struct md_job *job =
+				&w->queue[(w->head + w->queued) % MD_QUEUE];
+
+			job->fd = m->fd;
+			memcpy(job->name, m->name, sizeof(job->name));
+			w->queued++;
+			pthread_cond_signal(&w->work);
+		}
+		pthread_mutex_unlock(&w->lock);
+		/* A message that failed before stops the mailbox; this one
+		 * is still active, for abort() to remove. */
+		if (failed) {
+			md_workers_drain(m, err);
+			return err->status;
+		}
 		m->fd = -1;
+	} else {
+		step = md_finish(m, m->fd, m->name);
+		m->fd = -1;
+		if (step != NULL) {
+			m->active = false;
+			return error_set_errno(err, PF_IOERR, errno,
+					       "cannot %s %s/tmp/%s", step,
+					       m->path, m->name);
+		}
 	}
-	if (ret == 0) {
-		crash_point("maildir-before-rename");
-		step = "move into new/";
-		ret = renameat(m->tmpfd, m->name, m->newfd, m->name);
-	}
-	if (ret < 0)
-		return error_set_errno(err, PF_IOERR, errno, "cannot %s %s/tmp/%s",
-				       step, m->path, m->name);
 	m->active = false;
 	m->new_dirty = true;
 	return PF_OK;
@@ -158,6 +352,8 @@ static enum pf_status md_sync(struct deliver *d, struct error *err)
 {
 	struct maildir *m = (struct maildir *)d;
 
+	if (!md_workers_drain(m, err))
+		return err->status;
 	if (!m->new_dirty)
 		return PF_OK;
 	crash_point("maildir-before-dirsync");
@@ -226,6 +422,7 @@ static void md_free(struct deliver *d)
 	struct maildir *m = (struct maildir *)d;
 
 	md_abort(d);
+	md_workers_stop(m);
 	if (m->curfd >= 0)
 		close(m->curfd);
 	if (m->newfd >= 0)

@@ -5,7 +5,9 @@
  *   DELE) -> batch DELE -> state save -> QUIT.
  *
  * Where a byte of a message goes: pop3_read_body() (dot-unstuffed, LF
- * endings) -> deliver write -> commit (fsync, rename) -> sync (fsync dir);
+ * endings) -> deliver write -> commit (fsync, rename; a Maildir does them
+ * in worker threads while this one reads on) -> sync (waits for them,
+ * fsyncs the directory);
  * the UID is journaled before the message can appear and recorded after it
  * did.  For a Maildir, intents are journaled for a batch of coming messages
  * with one fsync, and stored messages recorded as a batch after one sync

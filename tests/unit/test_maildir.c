@@ -177,6 +177,9 @@ static void deliver_one(struct deliver *d, const char *msg, size_t len,
 	}
 	if (d->ops->commit(d, &err) != PF_OK)
 		fail_msg("commit: %s", err.text);
+	/* commit() may finish in the background; sync() waits for it */
+	if (d->ops->sync(d, &err) != PF_OK)
+		fail_msg("sync: %s", err.text);
 }
 
 static void test_commit(void **state)
@@ -275,7 +278,7 @@ static void test_abort(void **state)
 static void test_reserve(void **state)
 {
 	struct fixture *f = *state;
-	char tok[3][DELIVER_TOKEN_MAX], path[600];
+	char tok[3][DELIVER_TOKEN_MAX], path[1100];
 	const struct deliver_ops *ops = f->d->ops;
 	bool arrived = true;
 	struct error err;
@@ -302,10 +305,12 @@ static void test_reserve(void **state)
 				 PF_SOFTWARE);
 		assert_int_equal(ops->write(f->d, "m\n", 2, &err), PF_OK);
 		assert_int_equal(ops->commit(f->d, &err), PF_OK);
+	}
+	assert_int_equal(ops->sync(f->d, &err), PF_OK);
+	for (i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/%s", f->new, tok[i]);
 		assert_int_equal(stat(path, &sb), 0);
 	}
-	assert_int_equal(ops->sync(f->d, &err), PF_OK);
 	assert_int_equal(tu_count_entries(f->new, NULL), 2);
 	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
 	for (i = 0; i < 2; i++) {
@@ -447,6 +452,88 @@ static void test_empty_message(void **state)
 	free(name);
 }
 
+/* Commits run in the background: many messages committed without a sync
+ * in between (more than the workers' queue holds) all arrive whole, and
+ * sync() returns only when every one of them is in new/. */
+static void test_background_many(void **state)
+{
+	struct fixture *f = *state;
+	char tok[200][DELIVER_TOKEN_MAX];
+	const struct deliver_ops *ops = f->d->ops;
+	struct error err;
+	size_t i;
+
+	error_clear(&err);
+	for (i = 0; i < 200; i++) {
+		char msg[64], *path, *back;
+		size_t len;
+		int n = snprintf(msg, sizeof(msg), "Subject: %zu\n\nbody\n", i);
+
+		if (i == 100) {
+			/* half-way, one sync: it waits for the first 100 */
+			assert_int_equal(ops->sync(f->d, &err), PF_OK);
+			assert_int_equal(tu_count_entries(f->new, NULL), 100);
+			assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+			path = tu_join(f->new, tok[42]);
+			back = tu_read_file(path, &len);
+			assert_non_null(back);
+			assert_int_equal(len, strlen("Subject: 42\n\nbody\n"));
+			assert_memory_equal(back, "Subject: 42\n", 12);
+			free(back);
+			free(path);
+		}
+		assert_int_equal(ops->begin(f->d, tok[i], &err), PF_OK);
+		assert_int_equal(ops->write(f->d, msg, (size_t)n, &err), PF_OK);
+		assert_int_equal(ops->commit(f->d, &err), PF_OK);
+	}
+	assert_int_equal(ops->sync(f->d, &err), PF_OK);
+	assert_int_equal(tu_count_entries(f->new, NULL), 200);
+	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+	for (i = 0; i < 200; i++) {
+		bool arrived = false;
+
+		assert_int_equal(ops->recover(f->d, tok[i], &arrived, &err),
+				 PF_OK);
+		assert_true(arrived);
+	}
+}
+
+/* A commit that fails in the background (here: new/ is gone, so the
+ * rename fails) is reported by sync(), leaves nothing in tmp/, and stays
+ * reported: every later commit and sync fails, so that no batch can be
+ * recorded across a lost message. */
+static void test_background_failure(void **state)
+{
+	struct fixture *f = *state;
+	const struct deliver_ops *ops = f->d->ops;
+	char token[DELIVER_TOKEN_MAX];
+	struct error err;
+	bool arrived = true;
+
+	error_clear(&err);
+	assert_int_equal(rmdir(f->new), 0);
+	assert_int_equal(ops->begin(f->d, token, &err), PF_OK);
+	assert_int_equal(ops->write(f->d, "a\n", 2, &err), PF_OK);
+	assert_int_equal(ops->commit(f->d, &err), PF_OK);
+	assert_int_equal(ops->sync(f->d, &err), PF_IOERR);
+	assert_non_null(strstr(err.text, "cannot move into new/"));
+	assert_non_null(strstr(err.text, token));
+	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+	assert_int_equal(ops->recover(f->d, token, &arrived, &err), PF_OK);
+	assert_false(arrived);
+
+	/* sticky: the next message is refused at commit, abort cleans up */
+	error_clear(&err);
+	assert_int_equal(ops->begin(f->d, token, &err), PF_OK);
+	assert_int_equal(ops->write(f->d, "b\n", 2, &err), PF_OK);
+	assert_int_equal(ops->commit(f->d, &err), PF_IOERR);
+	ops->abort(f->d);
+	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+	error_clear(&err);
+	assert_int_equal(ops->sync(f->d, &err), PF_IOERR);
+	assert_non_null(strstr(err.text, "cannot move into new/"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -466,6 +553,8 @@ int main(void)
 		T(test_many),
 		T(test_big),
 		T(test_empty_message),
+		T(test_background_many),
+		T(test_background_failure),
 	};
 
 	return cmocka_run_group_tests_name("maildir", tests, NULL, NULL);
