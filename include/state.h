@@ -123,8 +123,22 @@ enum pf_status state_intent_batch(struct state *st, const char *uid,
 enum pf_status state_delivered(struct state *st, const char *uid,
 			       time_t when, struct error *err);
 
-/* fsyncs the journal (call before acting on the server, e.g. DELE). */
+/* fsyncs the journal (call before acting on the server, e.g. DELE);
+ * writes gathered lines first (see state_gather()). */
 enum pf_status state_sync(struct state *st, struct error *err);
+
+/* Journal lines written from now on are gathered in memory (STATE_JBUF
+ * bytes at a time) instead of one write(2) each, until state_flush(),
+ * state_sync(), state_save() or state_close() writes them.  Until then a
+ * kill -9 loses them, as a power cut loses unsynced ones: use it only for
+ * the lines of a batch that recovery can do without (intents not yet
+ * synced, delivered records of messages whose intent and file are
+ * durable). */
+#define STATE_JBUF 8192
+void state_gather(struct state *st);
+
+/* Writes the gathered lines and ends gathering. */
+enum pf_status state_flush(struct state *st, struct error *err);
 
 /* Writes a new snapshot atomically and empties the journal. */
 enum pf_status state_save(struct state *st, struct error *err);

@@ -43,6 +43,8 @@
 #define MD_WORKERS 4
 #endif
 #define MD_QUEUE 16
+/* Bytes of small writes gathered before one write(2). */
+#define MD_WBUF (32 * 1024)
 
 /* A committed message: its written, still open tmp file. */
 struct md_job {
@@ -76,6 +78,12 @@ struct maildir {
 	bool new_dirty;			/* renamed into new/ since the sync */
 	char name[DELIVER_TOKEN_MAX];
 	unsigned long seq;
+	long pid;
+	/* Small writes (our Received: line, the pieces of a body that
+	 * straddle socket reads) are gathered here: most messages then
+	 * take one write(2). */
+	char *wbuf;
+	size_t wlen;
 	struct md_workers w;
 	bool workers_init;		/* w's lock and conditions exist */
 };
@@ -112,7 +120,7 @@ static enum pf_status md_reserve(struct deliver *d, char *token_r,
 	 * names reserved in the same microsecond. */
 	gettimeofday(&tv, NULL);
 	deliver_maildir_name(token_r, DELIVER_TOKEN_MAX, (long)tv.tv_sec,
-			     (long)tv.tv_usec, (long)getpid(), ++m->seq,
+			     (long)tv.tv_usec, m->pid, ++m->seq,
 			     util_hostname());
 	return PF_OK;
 }
@@ -151,6 +159,27 @@ static enum pf_status md_create(struct maildir *m, struct error *err)
 	return PF_OK;
 }
 
+/* Writes len bytes to the tmp file, creating it on the first write. */
+static enum pf_status md_write_out(struct maildir *m, const char *buf,
+				   size_t len, struct error *err)
+{
+	if (m->fd < 0 && md_create(m, err) != PF_OK)
+		return err->status;
+	if (util_write_all(m->fd, buf, len) < 0)
+		return error_set_errno(err, PF_IOERR, errno,
+				       "cannot write %s/tmp/%s", m->path,
+				       m->name);
+	return PF_OK;
+}
+
+static enum pf_status md_flush(struct maildir *m, struct error *err)
+{
+	size_t len = m->wlen;
+
+	m->wlen = 0;
+	return len > 0 ? md_write_out(m, m->wbuf, len, err) : PF_OK;
+}
+
 static enum pf_status md_write(struct deliver *d, const char *buf,
 			       size_t len, struct error *err)
 {
@@ -158,12 +187,14 @@ static enum pf_status md_write(struct deliver *d, const char *buf,
 
 	if (!m->active)
 		return error_set(err, PF_SOFTWARE, "write outside a delivery");
-	if (m->fd < 0 && md_create(m, err) != PF_OK)
+	if (m->wbuf == NULL)
+		m->wbuf = xmalloc(MD_WBUF);
+	if (m->wlen + len > MD_WBUF && md_flush(m, err) != PF_OK)
 		return err->status;
-	if (util_write_all(m->fd, buf, len) < 0)
-		return error_set_errno(err, PF_IOERR, errno,
-				       "cannot write %s/tmp/%s", m->path,
-				       m->name);
+	if (len >= MD_WBUF)
+		return md_write_out(m, buf, len, err);
+	memcpy(m->wbuf + m->wlen, buf, len);
+	m->wlen += len;
 	return PF_OK;
 }
 
@@ -322,7 +353,8 @@ static enum pf_status md_commit(struct deliver *d, struct error *err)
 
 	if (!m->active)
 		return error_set(err, PF_SOFTWARE, "commit outside a delivery");
-	if (m->fd < 0 && md_create(m, err) != PF_OK)
+	if (md_flush(m, err) != PF_OK ||
+	    (m->fd < 0 && md_create(m, err) != PF_OK))
 		return err->status;
 	if (md_workers_start(m)) {
 		pthread_mutex_lock(&w->lock);
@@ -383,6 +415,7 @@ static void md_abort(struct deliver *d)
 
 	if (!m->active)
 		return;
+	m->wlen = 0;
 	if (m->fd >= 0) {
 		close(m->fd);
 		m->fd = -1;
@@ -444,6 +477,7 @@ static void md_free(struct deliver *d)
 		close(m->tmpfd);
 	if (m->dirfd >= 0)
 		close(m->dirfd);
+	free(m->wbuf);
 	free(m->path);
 	free(m);
 }
@@ -474,6 +508,7 @@ enum pf_status deliver_maildir_open(const char *path, struct deliver **d_r,
 
 	m->base.ops = &maildir_ops;
 	m->path = xstrdup(path);
+	m->pid = (long)getpid();
 	m->fd = m->dirfd = m->tmpfd = m->newfd = m->curfd = -1;
 	if (util_mkdir_p(path, 0700) < 0 ||
 	    (m->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||

@@ -815,11 +815,20 @@ static enum pf_status record_stored(struct session *s, struct error *err)
 	if (s->nstored == 0)
 		return PF_OK;
 	ret = s->dlv->ops->sync(s->dlv, err);
+	/* One write for the batch's records: the intents and the synced
+	 * files prove these deliveries even if the records were lost. */
+	state_gather(s->st);
 	for (i = 0; ret == PF_OK && i < s->nstored; i++)
 		ret = record_message(s, s->stored[i].index, s->stored[i].bytes,
 				     err);
 	s->nstored = 0;
-	return ret;
+	if (ret != PF_OK) {
+		struct error ignored;
+
+		(void)state_flush(s->st, &ignored);
+		return ret;
+	}
+	return state_flush(s->st, err);
 }
 
 /* Journals the intents of the next RUNNER_BATCH messages, from
@@ -832,6 +841,9 @@ static enum pf_status reserve_batch(struct session *s, struct error *err)
 
 	if (end > s->nwant)
 		end = s->nwant;
+	/* One write for the batch's intents; state_sync() writes them. */
+	if (ret == PF_OK)
+		state_gather(s->st);
 	while (ret == PF_OK && s->reserved < end) {
 		char *token = s->tokens[s->reserved % RUNNER_TOKENS];
 
@@ -845,8 +857,13 @@ static enum pf_status reserve_batch(struct session *s, struct error *err)
 	}
 	/* Order is important: these intents are durable before any of
 	 * their messages can appear in the mailbox. */
-	if (ret == PF_OK)
+	if (ret == PF_OK) {
 		ret = state_sync(s->st, err);
+	} else {
+		struct error ignored;
+
+		(void)state_flush(s->st, &ignored);
+	}
 	if (ret == PF_OK)
 		crash_point("after-reserve");
 	return ret;

@@ -50,6 +50,9 @@ struct state {
 	struct state_pending *pending;
 	size_t npending;
 	bool journal_dirty;	/* written since the last fsync */
+	bool gather;		/* state_gather(): lines wait in jbuf */
+	char *jbuf;
+	size_t jlen;
 	bool journal_nonempty;	/* records not yet folded into the snapshot */
 	bool prune;		/* drop entries not present at save */
 	bool readonly;		/* state_open_readonly(): never written */
@@ -543,20 +546,59 @@ fail:
 	return ret;
 }
 
-static enum pf_status journal_append(struct state *st, const char *line,
-				     struct error *err)
+static enum pf_status journal_write(struct state *st, const char *buf,
+				    size_t len, struct error *err)
 {
-	if (util_write_all(st->journalfd, line, strlen(line)) < 0)
+	if (util_write_all(st->journalfd, buf, len) < 0)
 		return error_set_errno(err, PF_IOERR, errno,
 				       "cannot write the state journal of %s",
 				       st->account);
+	return PF_OK;
+}
+
+void state_gather(struct state *st)
+{
+	if (st->jbuf == NULL)
+		st->jbuf = xmalloc(STATE_JBUF);
+	st->gather = true;
+}
+
+enum pf_status state_flush(struct state *st, struct error *err)
+{
+	size_t len = st->jlen;
+
+	st->gather = false;
+	st->jlen = 0;
+	return len > 0 ? journal_write(st, st->jbuf, len, err) : PF_OK;
+}
+
+static enum pf_status journal_append(struct state *st, const char *line,
+				     struct error *err)
+{
+	size_t len = strlen(line);
+
 	st->journal_dirty = true;
 	st->journal_nonempty = true;
+	if (!st->gather)
+		return journal_write(st, line, len, err);
+	if (st->jlen + len > STATE_JBUF) {
+		enum pf_status ret = journal_write(st, st->jbuf, st->jlen, err);
+
+		st->jlen = 0;
+		if (ret != PF_OK)
+			return ret;
+	}
+	memcpy(st->jbuf + st->jlen, line, len);
+	st->jlen += len;
 	return PF_OK;
 }
 
 enum pf_status state_sync(struct state *st, struct error *err)
 {
+	enum pf_status ret = state_flush(st, err);
+
+	if (ret != PF_OK)
+		return ret;
 	if (!st->journal_dirty)
 		return PF_OK;
 	crash_point("journal-before-sync");
@@ -717,8 +759,11 @@ enum pf_status state_save(struct state *st, struct error *err)
 	if (st->readonly)
 		return PF_OK;	/* --check, --dry-run: nothing to keep */
 	char tmpname[128], name[128], line[STATE_MAX_LINE];
-	enum pf_status ret;
+	enum pf_status ret = state_flush(st, err);
 	size_t i;
+
+	if (ret != PF_OK)
+		return ret;
 
 	/* A run that recorded nothing and prunes nothing leaves the snapshot
 	 * as it is: no rewrite and fsync of a large state on every poll. */
@@ -765,6 +810,12 @@ void state_close(struct state **stp)
 
 	if (st == NULL)
 		return;
+	if (st->jlen > 0) {
+		struct error ignored;
+
+		(void)state_flush(st, &ignored);
+	}
+	free(st->jbuf);
 	while (st->npending > 0)
 		pending_drop(st, st->pending[0].uid);
 	free(st->pending);

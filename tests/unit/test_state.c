@@ -169,6 +169,62 @@ static void test_round_trip_journal(void **state)
 	close_ok(&st);
 }
 
+/* Size of the account's journal file, or -1. */
+static long journal_size(struct fixture *f, const char *account)
+{
+	char path[1024];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s.journal", f->sd, account);
+	return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Gathered journal lines wait in memory until state_flush() or
+ * state_sync(), then reach the file in one piece and count as written;
+ * state_close() writes what is still gathered. */
+static void test_gather(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = open_ok(f, "work");
+	struct error err;
+	long before;
+	size_t n;
+	int i;
+
+	error_clear(&err);
+	before = journal_size(f, "work");
+	assert_true(before >= 0);
+	state_gather(st);
+	ok(state_intent_batch(st, "uid-1", "tok-1", &err), &err);
+	ok(state_intent_batch(st, "uid-2", "tok-2", &err), &err);
+	assert_int_equal(journal_size(f, "work"), before);
+	ok(state_sync(st, &err), &err);
+	assert_int_equal(journal_size(f, "work"),
+			 before + (long)(2 * strlen("I uid-1 tok-1\n")));
+
+	/* more than the buffer holds: written as it fills, all kept */
+	state_gather(st);
+	for (i = 0; i < 400; i++) {
+		char uid[32];
+
+		snprintf(uid, sizeof(uid), "many-%d", i);
+		ok(state_delivered(st, uid, 1700000000, &err), &err);
+	}
+	assert_true(journal_size(f, "work") > before + 100);
+	ok(state_flush(st, &err), &err);
+	state_gather(st);
+	ok(state_delivered(st, "uid-1", 1700000000, &err), &err);
+	close_ok(&st);	/* writes uid-1's record */
+
+	st = open_ok(f, "work");
+	assert_int_equal(state_count(st), 401);
+	assert_true(state_has(st, "uid-1"));
+	assert_true(state_has(st, "many-399"));
+	state_pending(st, &n);
+	assert_int_equal(n, 1);	/* uid-2: intent only */
+	close_ok(&st);
+}
+
 /* Recording the same UID twice counts it once. */
 static void test_duplicate(void **state)
 {
@@ -1001,6 +1057,7 @@ int main(void)
 		T(test_open_creates_dir),
 		T(test_round_trip_saved),
 		T(test_round_trip_journal),
+		T(test_gather),
 		T(test_duplicate),
 		T(test_pending),
 		T(test_pending_survives_save),
