@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,7 @@ static void *md_worker(void *arg)
 static bool md_workers_start(struct maildir *m)
 {
 	struct md_workers *w = &m->w;
+	sigset_t all, old;
 	pthread_attr_t attr;
 
 	if (m->workers_init)
@@ -293,10 +295,15 @@ static bool md_workers_start(struct maildir *m)
 		return false;
 	/* They call fsync, close and renameat: a small stack is plenty. */
 	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The workers block every signal (they inherit this mask), so that
+	 * a signal always reaches the thread that runs the session. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	while (w->nthreads < MD_WORKERS &&
 	       pthread_create(&w->thread[w->nthreads], &attr, md_worker,
 			      m) == 0)
 		w->nthreads++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	return w->nthreads > 0;
 }

@@ -43,6 +43,18 @@ FAST = ("popfetch", "mpop")
 BASE = ("popfetch", "popfetch -j 1", "popfetch (sequential)")
 
 
+
+def machine_busy():
+    """CPU seconds all CPUs spent busy since boot (/proc/stat: everything
+    but idle and iowait), or NaN."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    busy = sum(v[:8]) - v[3] - v[4]     # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
 class Result:
     def __init__(self, client, scenario, wall, cpu=None, rss_kb=None,
                  verified="-", note=""):
@@ -92,6 +104,8 @@ class Bench:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         return path
 
+    last_busy = float("nan")
+
     def measure(self, argv, case, log_name="out"):
         """Runs argv in case; returns (wall, user+sys, maxrss KB, status).
 
@@ -114,6 +128,7 @@ class Bench:
         # Write back what the previous run left dirty (and its removed
         # files) now, so that it does not land on this run's fsyncs.
         os.sync()
+        busy0 = machine_busy()
         t0 = time.monotonic()
         p = subprocess.Popen(argv, cwd=case, env=env, stdin=subprocess.DEVNULL,
                              stdout=out, stderr=subprocess.STDOUT,
@@ -130,6 +145,9 @@ class Bench:
         timer.start()
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.monotonic() - t0
+        # CPU time the whole machine spent meanwhile (the server, the
+        # delay proxy and the client together), for the accounts mode.
+        self.last_busy = machine_busy() - busy0
         timer.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)
         out.close()
@@ -454,12 +472,27 @@ class Bench:
             say("accounts: popfetch -j 1")
             seq = self.run_client("popfetch", scen, port, users,
                                   box["source"], ["-j", "1"])
+            seq_busy = self.last_busy
             seq.client = "popfetch -j 1"
             say("accounts: popfetch -j 8")
             par = self.run_client("popfetch", scen, port, users,
                                   box["source"], ["-j", "8"])
+            par_busy = self.last_busy
             par.client = "popfetch -j 8"
             self.results += [seq, par]
+            ncpu = os.cpu_count() or 1
+            if par_busy == par_busy and par.wall == par.wall:
+                self.notes.append(
+                    "20 accounts: while popfetch -j 8 ran (%.2f s) the "
+                    "machine's %d CPUs were busy %.2f CPU-seconds of %.2f "
+                    "(%.0f%%: popfetch %.2f s, the rest Dovecot, the delay "
+                    "proxy and the kernel's writeback); -j 1 used %.2f "
+                    "CPU-seconds in %.2f s.  Side by side, the accounts "
+                    "cannot finish sooner than that work divided by %d: "
+                    "%.2f s."
+                    % (par.wall, ncpu, par_busy, ncpu * par.wall,
+                       100 * par_busy / (ncpu * par.wall), par.cpu, seq_busy,
+                       seq.wall, ncpu, par_busy / ncpu))
         else:
             say("accounts: popfetch (one account after another)")
             seq = self.run_client("popfetch", scen, port, users,
