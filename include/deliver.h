@@ -45,6 +45,12 @@ struct deliver_ops {
 	 * leftovers of one that did not.  Sets *arrived_r. */
 	enum pf_status (*recover)(struct deliver *d, const char *token,
 				  bool *arrived_r, struct error *err);
+	/* Optional: recover() for tokens[0..n) at once, setting
+	 * arrived_r[i] for tokens[i], with one look through the mailbox for
+	 * all of them (a Maildir reads cur/ once, not once per token). */
+	enum pf_status (*recover_all)(struct deliver *d,
+				      const char *const *tokens, size_t n,
+				      bool *arrived_r, struct error *err);
 	void (*free)(struct deliver *d);
 	/* Optional (NULL when the token is known only at begin, as an
 	 * mbox's size is): chooses where a coming message will go and writes

@@ -431,43 +431,112 @@ static void md_abort(struct deliver *d)
 	m->active = false;
 }
 
-/* True if cur/ holds token, plain or with an info suffix ":2,...". */
-static bool in_cur(struct maildir *m, const char *token)
+/* A token that recover_all() looks for in cur/. */
+struct md_missing {
+	const char *token;
+	size_t index;			/* into tokens and arrived_r */
+};
+
+static int cmp_missing(const void *a, const void *b)
 {
-	size_t len = strlen(token);
+	return strcmp(((const struct md_missing *)a)->token,
+		      ((const struct md_missing *)b)->token);
+}
+
+/* One pass through cur/: marks arrived each of miss[0..n) (sorted) that
+ * cur/ holds, plain or with an info suffix ":2,..." (a mail reader moved
+ * it there). */
+static enum pf_status scan_cur(struct maildir *m, const struct md_missing *miss,
+			       size_t n, bool *arrived_r, struct error *err)
+{
 	struct dirent *e;
-	bool found = false;
 	DIR *dir;
 	int fd = dup(m->curfd);
 
 	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return false;
+		return error_set_errno(err, PF_IOERR, errno, "cannot read %s/cur",
+				       m->path);
 	}
 	rewinddir(dir);
-	while (!found && (e = readdir(dir)) != NULL)
-		found = strncmp(e->d_name, token, len) == 0 &&
-			(e->d_name[len] == '\0' || e->d_name[len] == ':');
+	for (;;) {
+		struct md_missing key = { 0 }, *hit;
+		char base[DELIVER_TOKEN_MAX];
+		size_t len;
+
+		errno = 0;
+		if ((e = readdir(dir)) == NULL)
+			break;
+		len = strcspn(e->d_name, ":");
+
+		if (len >= sizeof(base))
+			continue;
+		memcpy(base, e->d_name, len);
+		base[len] = '\0';
+		key.token = base;
+		hit = bsearch(&key, miss, n, sizeof(*miss), cmp_missing);
+		if (hit != NULL)
+			arrived_r[hit->index] = true;
+	}
+	/* A read cut short could make an arrived message look lost, and
+	 * fetching it again would store it twice. */
+	if (errno != 0) {
+		int saved = errno;
+
+		closedir(dir);
+		return error_set_errno(err, PF_IOERR, saved,
+				       "cannot read %s/cur", m->path);
+	}
 	closedir(dir);
-	return found;
+	return PF_OK;
+}
+
+/* new/ is looked at for every token before cur/ is read: a message that a
+ * mail reader moves from new/ to cur/ meanwhile is seen in one of them. */
+static enum pf_status md_recover_all(struct deliver *d,
+				     const char *const *tokens, size_t n,
+				     bool *arrived_r, struct error *err)
+{
+	struct maildir *m = (struct maildir *)d;
+	struct md_missing *miss = xcalloc(n > 0 ? n : 1, sizeof(*miss));
+	enum pf_status ret = PF_OK;
+	size_t i, nmiss = 0;
+	struct stat st;
+
+	for (i = 0; i < n && ret == PF_OK; i++) {
+		if (strchr(tokens[i], '/') != NULL || tokens[i][0] == '.' ||
+		    tokens[i][0] == '\0') {
+			ret = error_set(err, PF_IOERR,
+					"bad Maildir name in state: %s",
+					tokens[i]);
+			break;
+		}
+		arrived_r[i] = fstatat(m->newfd, tokens[i], &st, 0) == 0;
+		if (!arrived_r[i])
+			miss[nmiss++] = (struct md_missing){ tokens[i], i };
+	}
+	if (ret == PF_OK && nmiss > 0) {
+		qsort(miss, nmiss, sizeof(*miss), cmp_missing);
+		ret = scan_cur(m, miss, nmiss, arrived_r, err);
+	}
+	/* What did not arrive may have left a file in tmp/. */
+	for (i = 0; ret == PF_OK && i < nmiss; i++) {
+		if (arrived_r[miss[i].index] ||
+		    unlinkat(m->tmpfd, miss[i].token, 0) == 0 || errno == ENOENT)
+			continue;
+		ret = error_set_errno(err, PF_IOERR, errno,
+				      "cannot remove %s/tmp/%s", m->path,
+				      miss[i].token);
+	}
+	free(miss);
+	return ret;
 }
 
 static enum pf_status md_recover(struct deliver *d, const char *token,
 				 bool *arrived_r, struct error *err)
 {
-	struct maildir *m = (struct maildir *)d;
-	struct stat st;
-
-	if (strchr(token, '/') != NULL || token[0] == '.')
-		return error_set(err, PF_IOERR, "bad Maildir name in state: %s",
-				 token);
-	*arrived_r = fstatat(m->newfd, token, &st, 0) == 0 ||
-		     in_cur(m, token);
-	if (!*arrived_r && unlinkat(m->tmpfd, token, 0) < 0 && errno != ENOENT)
-		return error_set_errno(err, PF_IOERR, errno,
-				       "cannot remove %s/tmp/%s", m->path, token);
-	return PF_OK;
+	return md_recover_all(d, &token, 1, arrived_r, err);
 }
 
 static void md_free(struct deliver *d)
@@ -495,6 +564,7 @@ static const struct deliver_ops maildir_ops = {
 	.commit = md_commit,
 	.abort = md_abort,
 	.recover = md_recover,
+	.recover_all = md_recover_all,
 	.free = md_free,
 	.reserve = md_reserve,
 	.begin_reserved = md_begin_reserved,

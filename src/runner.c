@@ -133,12 +133,49 @@ static enum pf_status phase_lock(struct session *s, struct error *err)
 
 /* Settles deliveries that a killed run left half-done, before anything
  * is fetched: a message that reached the mailbox counts as delivered. */
+static enum pf_status recover_all(struct session *s,
+				  const struct state_pending *p, size_t n,
+				  struct error *err)
+{
+	char **uids = xcalloc(n, sizeof(*uids));
+	const char **tokens = xcalloc(n, sizeof(*tokens));
+	bool *arrived = xcalloc(n, sizeof(*arrived));
+	enum pf_status ret;
+	size_t i;
+
+	/* Copies: p is valid only until the state changes. */
+	for (i = 0; i < n; i++) {
+		uids[i] = xstrdup(p[i].uid);
+		tokens[i] = xstrdup(p[i].token);
+	}
+	ret = s->dlv->ops->recover_all(s->dlv, tokens, n, arrived, err);
+	for (i = 0; i < n; i++) {
+		if (ret == PF_OK) {
+			log_verbose(s->acct->name,
+				    "interrupted delivery of UID %s: %s", uids[i],
+				    arrived[i] ? "it arrived"
+					       : "it will be fetched again");
+			ret = state_resolve(s->st, uids[i], arrived[i], err);
+		}
+		free(uids[i]);
+		free((char *)tokens[i]);
+	}
+	free(uids);
+	free(tokens);
+	free(arrived);
+	return ret;
+}
+
 static enum pf_status phase_recover(struct session *s, struct error *err)
 {
 	const struct state_pending *p;
 	size_t n;
 	enum pf_status ret;
 
+	/* A Maildir looks through cur/ once for all of them. */
+	p = state_pending(s->st, &n);
+	if (p != NULL && n > 1 && s->dlv->ops->recover_all != NULL)
+		return recover_all(s, p, n, err);
 	while ((p = state_pending(s->st, &n)) != NULL && n > 0) {
 		char uid[POP3_MAX_UID + 1];
 		bool arrived;

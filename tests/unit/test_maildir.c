@@ -348,6 +348,68 @@ static void test_recover_unknown(void **state)
 	assert_int_equal(tu_count_entries(f->new, NULL), 1);
 }
 
+/* recover_all(): one call for several tokens, each answered as recover()
+ * would: in new/, in cur/ (plain or with flags), left in tmp/ (removed),
+ * never created; a bad token fails the call. */
+static void test_recover_all(void **state)
+{
+	struct fixture *f = *state;
+	char tok[3][DELIVER_TOKEN_MAX], leftover[DELIVER_TOKEN_MAX];
+	char *from, *to, *toname, *tmpfile;
+	const char *tokens[6];
+	bool arrived[6];
+	struct error err;
+	int i;
+
+	assert_non_null(f->d->ops->recover_all);
+	for (i = 0; i < 3; i++)
+		deliver_one(f->d, "x\n", 2, 2, tok[i]);
+	/* tok[1] moved to cur/ with flags, tok[2] moved plain */
+	from = tu_join(f->new, tok[1]);
+	toname = malloc(strlen(tok[1]) + 5);
+	assert_non_null(toname);
+	snprintf(toname, strlen(tok[1]) + 5, "%s:2,S", tok[1]);
+	to = tu_join(f->cur, toname);
+	assert_int_equal(rename(from, to), 0);
+	free(from);
+	free(to);
+	from = tu_join(f->new, tok[2]);
+	to = tu_join(f->cur, tok[2]);
+	assert_int_equal(rename(from, to), 0);
+	free(from);
+	free(to);
+	/* a message cut off by a crash: its file is still in tmp/ */
+	snprintf(leftover, sizeof(leftover), "1700000000.M2P2Q2.crashed");
+	tmpfile = tu_join(f->tmp, leftover);
+	assert_int_equal(tu_write_file(tmpfile, "half", 4, 0600), 0);
+
+	tokens[0] = tok[0];
+	tokens[1] = leftover;
+	tokens[2] = tok[1];
+	tokens[3] = "1700000000.M1P1Q1.never";
+	tokens[4] = tok[2];
+	tokens[5] = "1700000000.M1P1Q1";	/* a prefix of none */
+	memset(arrived, 0, sizeof(arrived));
+	error_clear(&err);
+	assert_int_equal(f->d->ops->recover_all(f->d, tokens, 6, arrived, &err),
+			 PF_OK);
+	assert_true(arrived[0]);
+	assert_false(arrived[1]);
+	assert_true(arrived[2]);
+	assert_false(arrived[3]);
+	assert_true(arrived[4]);
+	assert_false(arrived[5]);
+	assert_int_equal(tu_count_entries(f->tmp, NULL), 0);
+	assert_int_equal(tu_count_entries(f->new, NULL), 1);
+	assert_int_equal(tu_count_entries(f->cur, NULL), 2);
+
+	tokens[1] = "../escape";
+	assert_int_equal(f->d->ops->recover_all(f->d, tokens, 2, arrived, &err),
+			 PF_IOERR);
+	free(toname);
+	free(tmpfile);
+}
+
 /* A crash between begin and commit leaves a file in tmp/; recover() in the
  * next run says it did not arrive and removes the leftover. */
 static void test_recover_after_crash(void **state)
@@ -549,6 +611,7 @@ int main(void)
 		T(test_recover_after_move),
 		T(test_abort),
 		T(test_recover_unknown),
+		T(test_recover_all),
 		T(test_recover_after_crash),
 		T(test_many),
 		T(test_big),
