@@ -132,23 +132,35 @@ static enum pf_status phase_lock(struct session *s, struct error *err)
 }
 
 /* Settles deliveries that a killed run left half-done, before anything
- * is fetched: a message that reached the mailbox counts as delivered. */
-static enum pf_status recover_all(struct session *s,
-				  const struct state_pending *p, size_t n,
-				  struct error *err)
+ * is fetched: a message that reached the mailbox counts as delivered.
+ * All are looked up first, with one call when the delivery can (a Maildir
+ * reads cur/ once for all of them), then resolved. */
+static enum pf_status phase_recover(struct session *s, struct error *err)
 {
-	char **uids = xcalloc(n, sizeof(*uids));
-	const char **tokens = xcalloc(n, sizeof(*tokens));
-	bool *arrived = xcalloc(n, sizeof(*arrived));
-	enum pf_status ret;
-	size_t i;
+	size_t n, i;
+	const struct state_pending *p = state_pending(s->st, &n);
+	char **uids, **tokens;
+	bool *arrived;
+	enum pf_status ret = PF_OK;
 
+	if (p == NULL || n == 0)
+		return PF_OK;
+	uids = xcalloc(n, sizeof(*uids));
+	tokens = xcalloc(n, sizeof(*tokens));
+	arrived = xcalloc(n, sizeof(*arrived));
 	/* Copies: p is valid only until the state changes. */
 	for (i = 0; i < n; i++) {
 		uids[i] = xstrdup(p[i].uid);
 		tokens[i] = xstrdup(p[i].token);
 	}
-	ret = s->dlv->ops->recover_all(s->dlv, tokens, n, arrived, err);
+	if (s->dlv->ops->recover_all != NULL)
+		ret = s->dlv->ops->recover_all(s->dlv,
+					       (const char *const *)tokens, n,
+					       arrived, err);
+	else
+		for (i = 0; ret == PF_OK && i < n; i++)
+			ret = s->dlv->ops->recover(s->dlv, tokens[i],
+						   &arrived[i], err);
 	for (i = 0; i < n; i++) {
 		if (ret == PF_OK) {
 			log_verbose(s->acct->name,
@@ -158,40 +170,12 @@ static enum pf_status recover_all(struct session *s,
 			ret = state_resolve(s->st, uids[i], arrived[i], err);
 		}
 		free(uids[i]);
-		free((char *)tokens[i]);
+		free(tokens[i]);
 	}
 	free(uids);
 	free(tokens);
 	free(arrived);
 	return ret;
-}
-
-static enum pf_status phase_recover(struct session *s, struct error *err)
-{
-	const struct state_pending *p;
-	size_t n;
-	enum pf_status ret;
-
-	/* A Maildir looks through cur/ once for all of them. */
-	p = state_pending(s->st, &n);
-	if (p != NULL && n > 1 && s->dlv->ops->recover_all != NULL)
-		return recover_all(s, p, n, err);
-	while ((p = state_pending(s->st, &n)) != NULL && n > 0) {
-		char uid[POP3_MAX_UID + 1];
-		bool arrived;
-
-		util_strlcpy(uid, p[0].uid, sizeof(uid));
-		ret = s->dlv->ops->recover(s->dlv, p[0].token, &arrived, err);
-		if (ret != PF_OK)
-			return ret;
-		log_verbose(s->acct->name,
-			    "interrupted delivery of UID %s: %s", uid,
-			    arrived ? "it arrived" : "it will be fetched again");
-		ret = state_resolve(s->st, uid, arrived, err);
-		if (ret != PF_OK)
-			return ret;
-	}
-	return PF_OK;
 }
 
 /* ---- session setup ---- */
@@ -839,6 +823,17 @@ static enum pf_status record_message(struct session *s, size_t index,
 	return PF_OK;
 }
 
+/* Ends a state_gather(): writes the gathered lines, also after a failure
+ * (ret), whose error then stays the one returned. */
+static enum pf_status end_gather(struct session *s, enum pf_status ret,
+				 struct error *err)
+{
+	struct error ignored;
+	enum pf_status fret = state_flush(s->st, ret == PF_OK ? err : &ignored);
+
+	return ret == PF_OK ? fret : ret;
+}
+
 /* Makes the messages stored since the last call durable in the mailbox
  * with one sync, then records them.  Order is important: a record written
  * before the sync could outlive, in a power cut, the message it records.
@@ -859,13 +854,7 @@ static enum pf_status record_stored(struct session *s, struct error *err)
 		ret = record_message(s, s->stored[i].index, s->stored[i].bytes,
 				     err);
 	s->nstored = 0;
-	if (ret != PF_OK) {
-		struct error ignored;
-
-		(void)state_flush(s->st, &ignored);
-		return ret;
-	}
-	return state_flush(s->st, err);
+	return end_gather(s, ret, err);
 }
 
 /* Journals the intents of the next RUNNER_BATCH messages, from
@@ -894,13 +883,9 @@ static enum pf_status reserve_batch(struct session *s, struct error *err)
 	}
 	/* Order is important: these intents are durable before any of
 	 * their messages can appear in the mailbox. */
-	if (ret == PF_OK) {
+	ret = end_gather(s, ret, err);
+	if (ret == PF_OK)
 		ret = state_sync(s->st, err);
-	} else {
-		struct error ignored;
-
-		(void)state_flush(s->st, &ignored);
-	}
 	if (ret == PF_OK)
 		crash_point("after-reserve");
 	return ret;
